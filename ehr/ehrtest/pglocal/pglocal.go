@@ -2,7 +2,9 @@
 // binaries installed on this machine (Debian's postgresql package, or any
 // installation whose bin directory holds initdb and postgres).
 //
-// It is the launcher behind ehrtest's last fallback and `historia demo`.
+// It is the launcher behind ehrtest's last fallback and `historia demo`;
+// it lives under ehrtest so that programs outside this module (the
+// reference server) can reuse it.
 // The server listens on 127.0.0.1 only, with no Unix socket, and requires
 // a password (SCRAM). When the calling process runs as root, the server
 // runs as an unprivileged account (postgres, else nobody), because
