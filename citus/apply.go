@@ -1,0 +1,370 @@
+package citus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Outcome says what Apply did with one table.
+type Outcome int
+
+// The outcomes of Apply.
+const (
+	// Created: the table was made a reference or distributed table by
+	// this call.
+	Created Outcome = iota + 1
+	// Skipped: the table was already distributed as the plan asks.
+	Skipped
+)
+
+// String returns "created" or "skipped".
+func (o Outcome) String() string {
+	switch o {
+	case Created:
+		return "created"
+	case Skipped:
+		return "skipped"
+	}
+	return fmt.Sprintf("outcome(%d)", int(o))
+}
+
+// TableResult is what Apply did with one table of the plan.
+type TableResult struct {
+	// Table is the table as named in the plan.
+	Table string
+	// Reference is true for a reference table.
+	Reference bool
+	// Column and ColocateWith repeat the plan for a distributed table.
+	Column       string
+	ColocateWith string
+	// Outcome says whether the table was distributed now or already was.
+	Outcome Outcome
+}
+
+// Report is what Apply did, table by table, in the order it did it.
+type Report struct {
+	// Citus is false when the database has no Citus: nothing was
+	// distributed, and Tables is empty.
+	Citus bool
+	// Version is the citus extension's version.
+	Version string
+	// Tables lists every table of the plan with its outcome, reference
+	// tables first, then distributed tables in dependency order.
+	Tables []TableResult
+}
+
+// Changed reports whether Apply distributed at least one table.
+func (r Report) Changed() bool {
+	for _, t := range r.Tables {
+		if t.Outcome == Created {
+			return true
+		}
+	}
+	return false
+}
+
+// String describes the report in a few lines, for a command's output.
+func (r Report) String() string {
+	if !r.Citus {
+		return "citus: not installed in this database; nothing distributed"
+	}
+	var b strings.Builder
+	created := 0
+	for _, t := range r.Tables {
+		if t.Outcome == Created {
+			created++
+		}
+	}
+	fmt.Fprintf(&b, "citus %s: %d table(s) distributed, %d already in place", r.Version, created, len(r.Tables)-created)
+	for _, t := range r.Tables {
+		b.WriteString("\n  ")
+		b.WriteString(t.Outcome.String())
+		b.WriteString("  ")
+		b.WriteString(t.Table)
+		switch {
+		case t.Reference:
+			b.WriteString(": reference table")
+		case t.ColocateWith != "":
+			fmt.Fprintf(&b, ": distributed by %s, colocated with %s", t.Column, t.ColocateWith)
+		default:
+			fmt.Fprintf(&b, ": distributed by %s", t.Column)
+		}
+	}
+	return b.String()
+}
+
+// Apply carries the plan out on a Citus coordinator: the reference tables
+// (create_reference_table), then the distributed tables
+// (create_distributed_table with colocate_with), each after the tables it
+// is colocated with or has a foreign key to. A table already distributed
+// as the plan asks is skipped, so Apply may run at every start; a table
+// distributed differently stops Apply before it changes anything.
+//
+// Apply takes a connection of its own, not a pool, for two reasons.
+// Citus refuses several of these calls inside a transaction block, and
+// each call commits on its own, so Apply must run outside any caller's
+// transaction: it refuses a connection that is inside one. And the calls
+// are DDL: a pool serving queries would keep prepared statements planned
+// against the old tables ("cached plan must not change result type").
+// Open a connection for it with pgx.Connect, before serving, and close it
+// after.
+//
+// Each table is distributed in its own transaction; if Apply fails
+// half-way, running it again finishes the job. On a table that already
+// holds rows, create_distributed_table copies them into the shards and
+// leaves the original rows on the coordinator, invisible; Citus's notice
+// tells how to remove them (truncate_local_data_after_distributing_table).
+//
+// On plain PostgreSQL, Apply validates the plan and returns a Report with
+// Citus false and a nil error: nothing was distributed.
+//
+// Errors: ErrInTransaction; a *CheckError (ErrViolations) when the plan is
+// malformed or, on Citus, when Check finds violations; ErrNotCoordinator
+// on a worker; a *ConflictError (ErrConflictingDistribution) for a table
+// distributed differently; otherwise the failing call's error, wrapped
+// with the table's name. On an error the Report lists what was done.
+func Apply(ctx context.Context, conn *pgx.Conn, plan Plan) (Report, error) {
+	if conn == nil {
+		return Report{}, errors.New("citus: apply: nil connection")
+	}
+	if s := conn.PgConn().TxStatus(); s != 'I' {
+		return Report{}, ErrInTransaction
+	}
+	if err := plan.Validate(); err != nil {
+		return Report{}, err
+	}
+	info, err := Detect(ctx, conn)
+	if err != nil {
+		return Report{}, err
+	}
+	if !info.Installed {
+		return Report{}, nil
+	}
+	rep := Report{Citus: true, Version: info.Version}
+	if !info.Coordinator {
+		return rep, ErrNotCoordinator
+	}
+	if _, err := Check(ctx, conn, plan); err != nil {
+		return rep, err
+	}
+	cat, err := loadCatalog(ctx, conn, plan)
+	if err != nil {
+		return rep, err
+	}
+	state, err := loadDistribution(ctx, conn, cat)
+	if err != nil {
+		return rep, err
+	}
+	actions, err := decide(plan, cat.dependencies(), state)
+	if err != nil {
+		return rep, err
+	}
+	for _, a := range actions {
+		res := a.result
+		if a.run != nil {
+			if err := a.run.exec(ctx, conn); err != nil {
+				return rep, fmt.Errorf("citus: apply: %s: %w", a.result.Table, err)
+			}
+		}
+		rep.Tables = append(rep.Tables, res)
+	}
+	return rep, nil
+}
+
+// distribution is how Citus holds one table now (pg_dist_partition).
+type distribution struct {
+	method     string // partmethod: h (hash), n (none), a, r
+	repmodel   string // t for reference tables
+	column     string
+	colocation int32
+}
+
+func (d distribution) reference() bool { return d.method == "n" && d.repmodel == "t" }
+func (d distribution) hash() bool      { return d.method == "h" }
+
+func (d distribution) String() string {
+	switch {
+	case d.reference():
+		return "a reference table"
+	case d.hash():
+		return fmt.Sprintf("distributed by %s (colocation group %d)", d.column, d.colocation)
+	case d.method == "a":
+		return "append-distributed"
+	case d.method == "r":
+		return "range-distributed"
+	}
+	return "a Citus table"
+}
+
+const sqlDistribution = `SELECT logicalrelid::oid, partmethod::text, repmodel::text,
+	coalesce(column_to_column_name(logicalrelid, partkey), ''), colocationid
+FROM pg_dist_partition
+WHERE logicalrelid::oid = ANY($1::oid[])`
+
+// loadDistribution reads how the plan's tables are distributed now, by
+// key of their plan name. A table Citus does not know is absent.
+func loadDistribution(ctx context.Context, q Querier, cat *catalog) (map[string]distribution, error) {
+	oids := make([]uint32, 0, len(cat.byOID))
+	for oid := range cat.byOID {
+		oids = append(oids, oid)
+	}
+	rows, err := q.Query(ctx, sqlDistribution, oids)
+	if err != nil {
+		return nil, fmt.Errorf("citus: read distribution: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]distribution{}
+	for rows.Next() {
+		var oid uint32
+		var d distribution
+		if err := rows.Scan(&oid, &d.method, &d.repmodel, &d.column, &d.colocation); err != nil {
+			return nil, fmt.Errorf("citus: read distribution: %w", err)
+		}
+		out[cat.byOID[oid]] = d
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("citus: read distribution: %w", err)
+	}
+	return out, nil
+}
+
+// action is one table's part of an Apply: a step to run, or nil when the
+// table is already in place.
+type action struct {
+	result TableResult
+	run    *step
+}
+
+// decide turns the plan, the foreign key dependencies between its tables
+// (by key) and the current distribution (by key; citus local tables and
+// tables Citus does not know count as not distributed) into the actions
+// of an Apply, in order. It returns a *ConflictError for the first table
+// distributed differently, before any action runs.
+func decide(plan Plan, deps map[string][]string, state map[string]distribution) ([]action, error) {
+	refs, err := orderReference(plan.Reference, deps)
+	if err != nil {
+		return nil, err
+	}
+	dists, err := orderDistributed(plan.Distributed, deps)
+	if err != nil {
+		return nil, err
+	}
+	var out []action
+	for _, name := range refs {
+		res := TableResult{Table: name, Reference: true}
+		cur, known := state[key(name)]
+		switch {
+		case known && cur.reference():
+			res.Outcome = Skipped
+			out = append(out, action{result: res})
+		case known && (cur.hash() || cur.method == "a" || cur.method == "r"):
+			return nil, &ConflictError{Table: name, Want: "a reference table", Have: cur.String()}
+		default:
+			res.Outcome = Created
+			s := referenceStep(name)
+			out = append(out, action{result: res, run: &s})
+		}
+	}
+	for _, t := range dists {
+		res := TableResult{Table: t.Name, Column: t.Column, ColocateWith: t.ColocateWith}
+		want := "distributed by " + t.Column
+		if t.ColocateWith != "" {
+			want += ", colocated with " + t.ColocateWith
+		}
+		cur, known := state[key(t.Name)]
+		if known && (cur.reference() || cur.method == "a" || cur.method == "r") {
+			return nil, &ConflictError{Table: t.Name, Want: want, Have: cur.String()}
+		}
+		if !known || !cur.hash() {
+			res.Outcome = Created
+			s := distributeStep(t)
+			out = append(out, action{result: res, run: &s})
+			continue
+		}
+		if cur.column != t.Column {
+			return nil, &ConflictError{Table: t.Name, Want: want, Have: cur.String()}
+		}
+		if t.ColocateWith != "" {
+			tgt, ok := state[key(t.ColocateWith)]
+			if !ok || !tgt.hash() || tgt.colocation != cur.colocation {
+				have := cur.String()
+				if ok && tgt.hash() {
+					have += fmt.Sprintf(", while %s is in colocation group %d", t.ColocateWith, tgt.colocation)
+				} else {
+					have += ", while " + t.ColocateWith + " is not distributed yet"
+				}
+				return nil, &ConflictError{Table: t.Name, Want: want, Have: have}
+			}
+		}
+		res.Outcome = Skipped
+		out = append(out, action{result: res})
+	}
+	return out, nil
+}
+
+// orderReference orders reference tables so that a table comes after the
+// reference tables it has a foreign key to, keeping the plan's order
+// otherwise.
+func orderReference(names []string, deps map[string][]string) ([]string, error) {
+	return topo(names, func(n string) string { return n }, func(n string) []string { return deps[key(n)] })
+}
+
+// orderDistributed orders distributed tables so that a table comes after
+// the table it is colocated with and after the distributed tables it has
+// a foreign key to, keeping the plan's order otherwise.
+func orderDistributed(tables []Table, deps map[string][]string) ([]Table, error) {
+	return topo(tables, func(t Table) string { return t.Name }, func(t Table) []string {
+		d := append([]string(nil), deps[key(t.Name)]...)
+		if t.ColocateWith != "" {
+			d = append(d, key(t.ColocateWith))
+		}
+		return d
+	})
+}
+
+// topo is a stable topological sort: it repeatedly takes the first item,
+// in the given order, whose dependencies among the items are all taken.
+// Dependencies outside the items are ignored.
+func topo[T any](items []T, name func(T) string, deps func(T) []string) ([]T, error) {
+	index := map[string]int{}
+	for i, it := range items {
+		index[key(name(it))] = i
+	}
+	done := make([]bool, len(items))
+	out := make([]T, 0, len(items))
+	for len(out) < len(items) {
+		progressed := false
+		for i, it := range items {
+			if done[i] {
+				continue
+			}
+			ready := true
+			for _, d := range deps(it) {
+				if j, ok := index[key(d)]; ok && j != i && !done[j] {
+					ready = false
+					break
+				}
+			}
+			if ready {
+				done[i] = true
+				out = append(out, it)
+				progressed = true
+				break
+			}
+		}
+		if !progressed {
+			var stuck []string
+			for i, it := range items {
+				if !done[i] {
+					stuck = append(stuck, name(it))
+				}
+			}
+			return nil, fmt.Errorf("citus: foreign keys or colocation form a cycle among %s", strings.Join(stuck, ", "))
+		}
+	}
+	return out, nil
+}
