@@ -1,0 +1,411 @@
+package ehr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/historiaehr/historia/rbac"
+)
+
+// SlotDuration is the granularity of a practitioner's agenda: appointments
+// start and end on multiples of it. Each slot an appointment covers is a
+// row of appointment_slots whose primary key (practitioner, slot start)
+// makes double booking impossible in the database itself, without the
+// btree_gist extension an exclusion constraint would need.
+const SlotDuration = 5 * time.Minute
+
+// MaxAppointment is the longest appointment.
+const MaxAppointment = 12 * time.Hour
+
+// Appointment statuses.
+const (
+	AppointmentBooked    = "booked"
+	AppointmentArrived   = "arrived"
+	AppointmentFulfilled = "fulfilled"
+	AppointmentCancelled = "cancelled"
+	AppointmentNoShow    = "no-show"
+)
+
+// Appointment is a patient's appointment with a practitioner.
+type Appointment struct {
+	ID             string
+	TenantID       string
+	PatientID      string
+	PractitionerID string
+	Start          time.Time
+	End            time.Time
+	Status         string
+	Reason         string
+	Version        int
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+const appointmentColumns = `id, tenant_id, patient_id, practitioner_id, starts_at, ends_at, status, reason, version, created_at, updated_at`
+
+func scanAppointment(row pgx.Row, extra ...any) (Appointment, error) {
+	var ap Appointment
+	var id, tenant, patient, pr uuid.UUID
+	dest := append([]any{&id, &tenant, &patient, &pr, &ap.Start, &ap.End, &ap.Status, &ap.Reason, &ap.Version,
+		&ap.CreatedAt, &ap.UpdatedAt}, extra...)
+	err := row.Scan(dest...)
+	ap.ID, ap.TenantID, ap.PatientID, ap.PractitionerID = id.String(), tenant.String(), patient.String(), pr.String()
+	ap.Start, ap.End, ap.CreatedAt, ap.UpdatedAt = ap.Start.UTC(), ap.End.UTC(), ap.CreatedAt.UTC(), ap.UpdatedAt.UTC()
+	return ap, err
+}
+
+// validateSlot checks start and end.
+func validateSlot(v *validator, start, end time.Time) {
+	switch {
+	case start.IsZero():
+		v.add("Start", "is required")
+	case !start.Equal(start.Truncate(SlotDuration)):
+		v.add("Start", "must be a multiple of SlotDuration")
+	}
+	switch {
+	case end.IsZero():
+		v.add("End", "is required")
+	case !end.After(start):
+		v.add("End", "must be after Start")
+	case end.Sub(start) > MaxAppointment:
+		v.add("End", "appointment is too long")
+	case !end.Equal(end.Truncate(SlotDuration)):
+		v.add("End", "must be a multiple of SlotDuration")
+	}
+}
+
+const claimSlotsSQL = `INSERT INTO appointment_slots (tenant_id, practitioner_id, slot_start, patient_id, appointment_id)
+SELECT $1, $2, s, $3, $4 FROM generate_series($5::timestamptz, $6::timestamptz - $7::interval, $7::interval) s`
+
+const releaseSlotsSQL = `DELETE FROM appointment_slots WHERE practitioner_id = $1 AND appointment_id = $2 AND tenant_id = $3`
+
+func claimSlots(ctx context.Context, tx pgx.Tx, op string, a *access, pr, appt uuid.UUID, start, end time.Time) error {
+	_, err := tx.Exec(ctx, claimSlotsSQL, a.tenant, pr, a.patient, appt, start, end, SlotDuration)
+	if err != nil {
+		err = dbError(op, err)
+		if errors.Is(err, ErrConflict) {
+			return fmt.Errorf("ehr: %s: %w: practitioner %s is already booked in that time", op, ErrConflict, pr)
+		}
+	}
+	return err
+}
+
+// releaseSlots frees the slots of appointment appt of patient a.patient.
+func releaseSlots(ctx context.Context, tx pgx.Tx, op string, a *access, appt uuid.UUID) error {
+	var pr uuid.UUID
+	if err := tx.QueryRow(ctx, `SELECT practitioner_id FROM appointments WHERE patient_id = $1 AND id = $2 AND tenant_id = $3`,
+		a.patient, appt, a.tenant).Scan(&pr); err != nil {
+		return dbError(op, err)
+	}
+	if _, err := tx.Exec(ctx, releaseSlotsSQL, pr, appt, a.tenant); err != nil {
+		return dbError(op, err)
+	}
+	return nil
+}
+
+// BookAppointment books an appointment of a patient with a practitioner
+// and returns it (status booked, version 1). Start and End are multiples
+// of SlotDuration.
+//
+// It returns a *ValidationError (ErrInvalid; End before Start, unaligned
+// times), ErrNotFound for an unknown patient or practitioner, ErrConflict
+// when the practitioner is already booked at any moment of that time,
+// ErrDenied unless the actor may schedule (rbac ActionSchedule on
+// KindAppointment).
+func (r *Repository) BookAppointment(ctx context.Context, ap Appointment) (Appointment, error) {
+	const op = "book appointment"
+	var v validator
+	pid, err := uuid.Parse(ap.PatientID)
+	v.check(err == nil, "PatientID", "must be a UUID")
+	pr, err := uuid.Parse(ap.PractitionerID)
+	v.check(err == nil, "PractitionerID", "must be a UUID")
+	ap.Start, ap.End, ap.Reason = ap.Start.UTC(), ap.End.UTC(), trim(ap.Reason)
+	validateSlot(&v, ap.Start, ap.End)
+	v.check(len(ap.Reason) <= 1000, "Reason", "is too long")
+	if err := v.err(); err != nil {
+		return Appointment{}, err
+	}
+	id := newID()
+	a, err := newAccess(ctx, op, rbac.ActionSchedule, rbac.KindAppointment, pid)
+	if err != nil {
+		return Appointment{}, err
+	}
+	a.record = id.String()
+	now := r.clock()
+	ap.ID, ap.TenantID, ap.Status, ap.Version, ap.CreatedAt, ap.UpdatedAt = id.String(), a.tenant.String(), AppointmentBooked, 1, now, now
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		if err := r.requirePatient(ctx, tx, op, a); err != nil {
+			return err
+		}
+		p, err := r.getPractitioner(ctx, tx, a.tenant, pr)
+		if err != nil {
+			return err
+		}
+		if !p.Active {
+			return fmt.Errorf("ehr: %s: %w: practitioner %s is inactive", op, ErrConflict, p.ID)
+		}
+		if err := claimSlots(ctx, tx, op, a, pr, id, ap.Start, ap.End); err != nil {
+			return err
+		}
+		if _, err := write(ctx, tx, op, tAppointments, `INSERT INTO appointments (patient_id, id, tenant_id, practitioner_id,
+  starts_at, ends_at, status, reason, version, created_at, updated_at, updated_by)
+VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7, 1, $8, $8, $9)`, pid, id, a.tenant, pr, ap.Start, ap.End, ap.Reason, now, a.actor.Principal.UserID); err != nil {
+			return err
+		}
+		return r.audit(ctx, tx, a, now)
+	})
+	if err != nil {
+		return Appointment{}, err
+	}
+	return ap, nil
+}
+
+// changeAppointment authorizes action on appointment ref, locks it, checks
+// its version and that its status is one of from, runs change and returns
+// the new version.
+func (r *Repository) changeAppointment(ctx context.Context, op string, action rbac.Action, ref RecordRef, from []string,
+	change func(ctx context.Context, tx pgx.Tx, a *access, cur Appointment, now time.Time) error) (Appointment, error) {
+	var v validator
+	pid, err := uuid.Parse(ref.PatientID)
+	v.check(err == nil, "PatientID", "must be a UUID")
+	id, err := uuid.Parse(ref.ID)
+	v.check(err == nil, "ID", "must be a UUID")
+	v.check(ref.Version > 0, "Version", "must be the version read")
+	if err := v.err(); err != nil {
+		return Appointment{}, err
+	}
+	a, err := newAccess(ctx, op, action, rbac.KindAppointment, pid)
+	if err != nil {
+		return Appointment{}, err
+	}
+	a.record = ref.ID
+	var out Appointment
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		cur, err := scanAppointment(tx.QueryRow(ctx, `SELECT `+appointmentColumns+` FROM appointments
+WHERE patient_id = $1 AND id = $2 AND tenant_id = $3 FOR UPDATE`, pid, id, a.tenant))
+		if err != nil {
+			return dbError(op+" "+ref.ID, err)
+		}
+		if cur.Version != ref.Version {
+			return fmt.Errorf("ehr: %s %s: %w: version is %d", op, ref.ID, ErrConflict, cur.Version)
+		}
+		ok := false
+		for _, s := range from {
+			ok = ok || cur.Status == s
+		}
+		if !ok {
+			return fmt.Errorf("ehr: %s %s: %w: appointment is %s", op, ref.ID, ErrConflict, cur.Status)
+		}
+		now := r.clock()
+		if err := change(ctx, tx, a, cur, now); err != nil {
+			return err
+		}
+		if out, err = scanAppointment(tx.QueryRow(ctx, `SELECT `+appointmentColumns+` FROM appointments
+WHERE patient_id = $1 AND id = $2 AND tenant_id = $3`, pid, id, a.tenant)); err != nil {
+			return dbError(op, err)
+		}
+		return r.audit(ctx, tx, a, now)
+	})
+	return out, err
+}
+
+const setAppointmentStatusSQL = `UPDATE appointments SET status = $5, change_reason = $6, version = version + 1,
+  updated_at = $7, updated_by = $8 WHERE patient_id = $1 AND id = $2 AND tenant_id = $3 AND version = $4`
+
+// RescheduleAppointment moves a booked appointment to another time,
+// releasing its slots and claiming the new ones. It returns the new
+// version.
+//
+// It returns a *ValidationError (ErrInvalid), ErrNotFound, ErrConflict
+// (stale version, not booked, or the new time is taken), ErrDenied unless
+// the actor may schedule.
+func (r *Repository) RescheduleAppointment(ctx context.Context, ref RecordRef, start, end time.Time) (Appointment, error) {
+	const op = "reschedule appointment"
+	var v validator
+	start, end = start.UTC(), end.UTC()
+	validateSlot(&v, start, end)
+	if err := v.err(); err != nil {
+		return Appointment{}, err
+	}
+	return r.changeAppointment(ctx, op, rbac.ActionSchedule, ref, []string{AppointmentBooked},
+		func(ctx context.Context, tx pgx.Tx, a *access, cur Appointment, now time.Time) error {
+			id := uuid.MustParse(cur.ID)
+			pr := uuid.MustParse(cur.PractitionerID)
+			if _, err := tx.Exec(ctx, releaseSlotsSQL, pr, id, a.tenant); err != nil {
+				return dbError(op, err)
+			}
+			if err := claimSlots(ctx, tx, op, a, pr, id, start, end); err != nil {
+				return err
+			}
+			_, err := write(ctx, tx, op, tAppointments, `UPDATE appointments SET starts_at = $5, ends_at = $6, change_reason = '',
+  version = version + 1, updated_at = $7, updated_by = $8 WHERE patient_id = $1 AND id = $2 AND tenant_id = $3 AND version = $4`,
+				a.patient, id, a.tenant, cur.Version, start, end, now, a.actor.Principal.UserID)
+			return err
+		})
+}
+
+// CancelAppointment cancels a booked or arrived appointment, with a
+// reason, and frees its time. It returns the new version.
+//
+// It returns ErrInvalid, ErrNotFound, ErrConflict (stale version or
+// already closed), ErrDenied unless the actor may cancel (rbac
+// ActionCancel on KindAppointment).
+func (r *Repository) CancelAppointment(ctx context.Context, ref RecordRef, reason string) (Appointment, error) {
+	const op = "cancel appointment"
+	if len(reason) > 500 {
+		return Appointment{}, &ValidationError{Fields: []FieldError{{"Reason", "is too long"}}}
+	}
+	return r.changeAppointment(ctx, op, rbac.ActionCancel, ref, []string{AppointmentBooked, AppointmentArrived},
+		func(ctx context.Context, tx pgx.Tx, a *access, cur Appointment, now time.Time) error {
+			id := uuid.MustParse(cur.ID)
+			if _, err := tx.Exec(ctx, releaseSlotsSQL, uuid.MustParse(cur.PractitionerID), id, a.tenant); err != nil {
+				return dbError(op, err)
+			}
+			_, err := write(ctx, tx, op, tAppointments, setAppointmentStatusSQL, a.patient, id, a.tenant, cur.Version,
+				AppointmentCancelled, trim(reason), now, a.actor.Principal.UserID)
+			return err
+		})
+}
+
+// CheckIn marks that the patient arrived for a booked appointment. It
+// returns the new version.
+//
+// It returns ErrInvalid, ErrNotFound, ErrConflict (stale version or not
+// booked), ErrDenied unless the actor may check in (rbac ActionCheckIn).
+func (r *Repository) CheckIn(ctx context.Context, ref RecordRef) (Appointment, error) {
+	const op = "check in"
+	return r.changeAppointment(ctx, op, rbac.ActionCheckIn, ref, []string{AppointmentBooked},
+		func(ctx context.Context, tx pgx.Tx, a *access, cur Appointment, now time.Time) error {
+			_, err := write(ctx, tx, op, tAppointments, setAppointmentStatusSQL, a.patient, uuid.MustParse(cur.ID), a.tenant,
+				cur.Version, AppointmentArrived, "", now, a.actor.Principal.UserID)
+			return err
+		})
+}
+
+// CloseAppointment records how an appointment ended: AppointmentFulfilled
+// (from booked or arrived) or AppointmentNoShow (from booked). It returns
+// the new version.
+//
+// It returns ErrInvalid, ErrNotFound, ErrConflict, ErrDenied unless the
+// actor may update appointments.
+func (r *Repository) CloseAppointment(ctx context.Context, ref RecordRef, status string) (Appointment, error) {
+	const op = "close appointment"
+	from := []string{AppointmentBooked, AppointmentArrived}
+	switch status {
+	case AppointmentFulfilled:
+	case AppointmentNoShow:
+		from = from[:1]
+	default:
+		return Appointment{}, &ValidationError{Fields: []FieldError{{"Status", "must be fulfilled or no-show"}}}
+	}
+	return r.changeAppointment(ctx, op, rbac.ActionUpdate, ref, from,
+		func(ctx context.Context, tx pgx.Tx, a *access, cur Appointment, now time.Time) error {
+			_, err := write(ctx, tx, op, tAppointments, setAppointmentStatusSQL, a.patient, uuid.MustParse(cur.ID), a.tenant,
+				cur.Version, status, "", now, a.actor.Principal.UserID)
+			return err
+		})
+}
+
+// AppointmentQuery selects appointments for ListAppointments.
+type AppointmentQuery struct {
+	// PatientID lists one patient's appointments (a patient's own list);
+	// otherwise PractitionerID, or all of the tenant's, within From..To.
+	PatientID      string
+	PractitionerID string
+	// From and To bound Start: From <= Start < To. Both are required
+	// unless PatientID is set; the span is at most 62 days.
+	From, To time.Time
+	// IncludeCancelled includes cancelled appointments.
+	IncludeCancelled bool
+}
+
+// AppointmentEntry is an appointment with the patient's names, for an
+// agenda.
+type AppointmentEntry struct {
+	Appointment Appointment
+	GivenNames  string
+	FamilyNames string
+}
+
+// ListAppointments lists appointments ordered by start: one patient's
+// (rbac ActionRead on KindAppointment of that patient: the patient
+// themselves, the front desk, physicians), or a practitioner's or the
+// tenant's agenda for a period (rbac ActionSearch on KindAppointment). It
+// is audited.
+//
+// It returns a *ValidationError (ErrInvalid), ErrDenied.
+func (r *Repository) ListAppointments(ctx context.Context, q AppointmentQuery) ([]AppointmentEntry, error) {
+	const op = "list appointments"
+	var v validator
+	pid := optionalID(&v, "PatientID", q.PatientID)
+	pr := optionalID(&v, "PractitionerID", q.PractitionerID)
+	if pid == nil {
+		v.check(!q.From.IsZero(), "From", "is required")
+		v.check(!q.To.IsZero() && q.To.After(q.From), "To", "must be after From")
+		v.check(q.To.Sub(q.From) <= 62*24*time.Hour, "To", "period is longer than 62 days")
+	} else {
+		v.check(q.To.IsZero() || q.To.After(q.From), "To", "must be after From")
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	var a *access
+	var err error
+	if pid != nil {
+		a, err = newAccess(ctx, op, rbac.ActionRead, rbac.KindAppointment, *pid)
+	} else {
+		a, err = newAccess(ctx, op, rbac.ActionSearch, rbac.KindAppointment, uuid.Nil)
+		if pr != nil {
+			a.record = pr.String()
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	from, to := q.From, q.To
+	if from.IsZero() {
+		from = time.Unix(0, 0)
+	}
+	if to.IsZero() {
+		to = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	var out []AppointmentEntry
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT a.id, a.tenant_id, a.patient_id, a.practitioner_id, a.starts_at, a.ends_at, a.status,
+  a.reason, a.version, a.created_at, a.updated_at, p.given_names, p.family_names
+FROM appointments a JOIN patients p ON p.patient_id = a.patient_id
+WHERE a.tenant_id = $1 AND ($2::uuid IS NULL OR a.patient_id = $2) AND ($3::uuid IS NULL OR a.practitioner_id = $3)
+  AND a.starts_at >= $4 AND a.starts_at < $5 AND ($6 OR a.status NOT IN ('cancelled', 'entered-in-error'))
+ORDER BY a.starts_at, a.id`, a.tenant, pid, pr, from, to, q.IncludeCancelled)
+		if err != nil {
+			return dbError(op, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e AppointmentEntry
+			if e.Appointment, err = scanAppointment(rows, &e.GivenNames, &e.FamilyNames); err != nil {
+				return dbError(op, err)
+			}
+			out = append(out, e)
+		}
+		if err := rows.Err(); err != nil {
+			return dbError(op, err)
+		}
+		return r.audit(ctx, tx, a, r.clock())
+	})
+	return out, err
+}

@@ -1,0 +1,458 @@
+package ehr
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"strings"
+	"time"
+
+	sq "github.com/Masterminds/squirrel"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/historiaehr/historia/rbac"
+)
+
+// Audit outcomes.
+const (
+	OutcomeAllowed = "allowed"
+	OutcomeDenied  = "denied"
+)
+
+// AuditEvent is one entry of the audit trail: who did what to which
+// record, when, from where, and whether it was allowed. Events form one
+// hash chain per patient (ChainID is the patient id) and one per tenant
+// for requests about no single patient (ChainID is the tenant id).
+type AuditEvent struct {
+	ID         string
+	TenantID   string
+	ChainID    string
+	Seq        int64
+	OccurredAt time.Time
+	UserID     string
+	Roles      []string
+	// Action is the rbac action ("read", "update", "break-glass", ...).
+	Action string
+	// Kind is the rbac kind ("note", "demographics", ...), or "chart" for
+	// a whole-chart read.
+	Kind     string
+	RecordID string
+	// Outcome is OutcomeAllowed or OutcomeDenied.
+	Outcome string
+	// Rule is the policy rule that decided.
+	Rule string
+	// BreakGlass is set when access was allowed only by a break-glass
+	// grant; Reason then holds the grant's reason. For a denial Reason
+	// holds the policy's explanation.
+	BreakGlass bool
+	Reason     string
+	RequestID  string
+	IP         string
+	// PrevHash is the previous event's Hash (empty for the first event).
+	PrevHash []byte
+	// Hash is sha256(PrevHash || canonical event), where the canonical
+	// event starts with Seq as 8 big-endian bytes.
+	Hash []byte
+}
+
+// canonicalVersion tags the canonical encoding, so it can evolve.
+const canonicalVersion = "historia-audit-v1"
+
+// canonical encodes the event's fields, except Seq, PrevHash and Hash, as
+// length-prefixed strings in a fixed order. The hash covers the sequence
+// number too: hash = sha256(prev_hash || int8(seq) || canonical).
+func (e *AuditEvent) canonical() []byte {
+	var b bytes.Buffer
+	put := func(s string) {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(s)))
+		b.Write(n[:])
+		b.WriteString(s)
+	}
+	bg := "0"
+	if e.BreakGlass {
+		bg = "1"
+	}
+	for _, s := range []string{canonicalVersion, e.ID, e.TenantID, e.ChainID,
+		e.OccurredAt.UTC().Format("2006-01-02T15:04:05.000000Z"), e.UserID, strings.Join(e.Roles, ","),
+		e.Action, e.Kind, e.RecordID, e.Outcome, e.Rule, bg, e.Reason, e.RequestID, e.IP} {
+		put(s)
+	}
+	return b.Bytes()
+}
+
+// chainHash computes the hash of an event with sequence seq after prev.
+func chainHash(prev []byte, seq int64, canonical []byte) []byte {
+	h := sha256.New()
+	h.Write(prev)
+	var s [8]byte
+	binary.BigEndian.PutUint64(s[:], uint64(seq))
+	h.Write(s[:])
+	h.Write(canonical)
+	return h.Sum(nil)
+}
+
+// event builds the audit event of an access at now.
+func (a *access) event(now time.Time) *AuditEvent {
+	e := &AuditEvent{
+		ID:         newID().String(),
+		TenantID:   a.tenant.String(),
+		ChainID:    a.chain().String(),
+		OccurredAt: now,
+		UserID:     a.actor.Principal.UserID,
+		Roles:      a.actor.Principal.Roles,
+		Action:     a.action.String(),
+		Kind:       a.kind.String(),
+		RecordID:   a.record,
+		Outcome:    OutcomeAllowed,
+		Rule:       a.decision.Rule,
+		RequestID:  a.actor.RequestID,
+		IP:         a.actor.IP,
+	}
+	if a.kindName != "" {
+		e.Kind = a.kindName
+	}
+	if !a.decision.Allowed {
+		e.Outcome = OutcomeDenied
+		e.Reason = a.decision.Reason
+	} else if a.decision.Condition == rbac.ConditionBreakGlass && a.grant != nil {
+		e.BreakGlass = true
+		e.Reason = a.grant.Reason
+	}
+	return e
+}
+
+// auditArgs returns the 16 arguments of the audit append ($1 tenant, $2
+// chain, $3 canonical bytes, $4.. the columns).
+func (a *access) auditArgs(now time.Time) []any {
+	e := a.event(now)
+	return []any{a.tenant, a.chain(), e.canonical(), e.ID, e.OccurredAt, e.UserID,
+		strings.Join(e.Roles, ","), e.Action, e.Kind, e.RecordID, e.Outcome, e.Rule,
+		e.BreakGlass, e.Reason, e.RequestID, e.IP}
+}
+
+// auditHeadCTE advances the chain head of $2 (creating it at seq 1) and
+// computes the new hash in the same row update, under the row's lock.
+// fromP, when not empty, makes the append conditional on a row of the CTE
+// named p (the event is only written when the record exists).
+func auditHeadCTE(fromP bool) string {
+	src := `VALUES ($1::uuid, $2::uuid, 1::bigint, '\x'::bytea, sha256(int8send(1::bigint) || $3::bytea))`
+	if fromP {
+		src = `SELECT $1::uuid, $2::uuid, 1::bigint, '\x'::bytea, sha256(int8send(1::bigint) || $3::bytea) FROM p`
+	}
+	return `h AS (
+  INSERT INTO audit_heads AS ah (tenant_id, patient_id, seq, prev_hash, hash) ` + src + `
+  ON CONFLICT (patient_id) DO UPDATE
+    SET seq = ah.seq + 1, prev_hash = ah.hash, hash = sha256(ah.hash || int8send(ah.seq + 1) || $3::bytea)
+  RETURNING seq, prev_hash, hash)`
+}
+
+const auditInsert = `INSERT INTO audit_events (tenant_id, patient_id, seq, id, occurred_at, user_id, roles, action, kind,
+  record_id, outcome, rule, break_glass, reason, request_id, ip, prev_hash, hash)
+SELECT $1, $2, h.seq, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, h.prev_hash, h.hash FROM h`
+
+var auditSQL = `WITH ` + auditHeadCTE(false) + "\n" + auditInsert
+
+// audit appends the audit event of a through q.
+func (r *Repository) audit(ctx context.Context, q DB, a *access, now time.Time) error {
+	if _, err := q.Exec(ctx, auditSQL, a.auditArgs(now)...); err != nil {
+		return dbError("append audit event", err)
+	}
+	return nil
+}
+
+const auditColumns = `id, tenant_id, patient_id, seq, occurred_at, user_id, roles, action, kind, record_id,
+  outcome, rule, break_glass, reason, request_id, ip, prev_hash, hash`
+
+func scanAuditEvent(row pgx.Row) (AuditEvent, error) {
+	var e AuditEvent
+	var id, tenant, chain uuid.UUID
+	var roles string
+	err := row.Scan(&id, &tenant, &chain, &e.Seq, &e.OccurredAt, &e.UserID, &roles, &e.Action, &e.Kind,
+		&e.RecordID, &e.Outcome, &e.Rule, &e.BreakGlass, &e.Reason, &e.RequestID, &e.IP, &e.PrevHash, &e.Hash)
+	e.ID, e.TenantID, e.ChainID = id.String(), tenant.String(), chain.String()
+	if roles != "" {
+		e.Roles = strings.Split(roles, ",")
+	}
+	e.OccurredAt = e.OccurredAt.UTC()
+	return e, err
+}
+
+// ChainStatus is the result of a successful VerifyChain.
+type ChainStatus struct {
+	ChainID string
+	// Events is the number of events verified.
+	Events int64
+	// Head is the hash of the last event; anchoring it outside the
+	// database (a log, a ticket) makes a wholesale rewrite detectable too.
+	Head []byte
+}
+
+const verifyHeadSQL = `SELECT seq, hash FROM audit_heads WHERE patient_id = $1 AND tenant_id = $2`
+const verifyEventsSQL = `SELECT ` + auditColumns + ` FROM audit_events WHERE patient_id = $1 AND tenant_id = $2 ORDER BY seq`
+
+// VerifyChain recomputes the hash chain of chainID (a patient id, or the
+// tenant id for the tenant's own chain) and compares it with the stored
+// hashes and the chain head. A changed, removed, inserted or reordered
+// event breaks it.
+//
+// It returns a *ChainError (wrapping ErrChainBroken) when the chain is
+// broken, ErrDenied when the actor may not verify chains (rbac ActionVerify
+// on KindAudit), ErrInvalid for a malformed id.
+func (r *Repository) VerifyChain(ctx context.Context, chainID string) (ChainStatus, error) {
+	const op = "verify chain"
+	id, err := parseID("ChainID", chainID)
+	if err != nil {
+		return ChainStatus{}, err
+	}
+	a, err := newAccess(ctx, op, rbac.ActionVerify, rbac.KindAudit, uuid.Nil)
+	if err != nil {
+		return ChainStatus{}, err
+	}
+	a.record = chainID
+	if err := r.authorize(ctx, r.db, op, a); err != nil {
+		return ChainStatus{}, err
+	}
+	st := ChainStatus{ChainID: chainID}
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		// Read the head first, then the events: events appended after the
+		// head was read are ignored, those before it must all be there.
+		var headSeq int64
+		var headHash []byte
+		if err := tx.QueryRow(ctx, verifyHeadSQL, id, a.tenant).Scan(&headSeq, &headHash); err != nil && err != pgx.ErrNoRows {
+			return dbError(op, err)
+		}
+		rows, err := tx.Query(ctx, verifyEventsSQL, id, a.tenant)
+		if err != nil {
+			return dbError(op, err)
+		}
+		defer rows.Close()
+		var prev []byte
+		var seq int64
+		for rows.Next() {
+			e, err := scanAuditEvent(rows)
+			if err != nil {
+				return dbError(op, err)
+			}
+			if e.Seq > headSeq && headSeq > 0 {
+				break
+			}
+			seq++
+			switch {
+			case e.Seq != seq:
+				return &ChainError{ChainID: chainID, Seq: seq, Problem: fmt.Sprintf("sequence gap (found %d)", e.Seq)}
+			case e.ChainID != chainID:
+				return &ChainError{ChainID: chainID, Seq: seq, Problem: "event of another chain"}
+			case !bytes.Equal(e.PrevHash, prev):
+				return &ChainError{ChainID: chainID, Seq: seq, Problem: "previous hash does not match"}
+			case !bytes.Equal(chainHash(prev, e.Seq, e.canonical()), e.Hash):
+				return &ChainError{ChainID: chainID, Seq: seq, Problem: "hash mismatch: event altered"}
+			}
+			prev = e.Hash
+		}
+		if err := rows.Err(); err != nil {
+			return dbError(op, err)
+		}
+		if seq != headSeq || !bytes.Equal(prev, headHash) {
+			return &ChainError{ChainID: chainID, Seq: seq + 1, Problem: fmt.Sprintf("chain ends at %d but its head is at %d", seq, headSeq)}
+		}
+		st.Events, st.Head = seq, prev
+		return r.audit(ctx, tx, a, r.clock())
+	})
+	return st, err
+}
+
+// AccessEntry is one view of a patient's record, for the patient's list of
+// who looked at it.
+type AccessEntry struct {
+	At     time.Time
+	UserID string
+	Roles  []string
+	// Kind is what was viewed ("chart", "demographics", "note", ...).
+	Kind     string
+	RecordID string
+	// BreakGlass is set when the view was an emergency access.
+	BreakGlass bool
+}
+
+const accessLogSQL = `SELECT occurred_at, user_id, roles, kind, record_id, break_glass FROM audit_events
+WHERE patient_id = $1 AND tenant_id = $2 AND action = 'read' AND outcome = 'allowed'
+  AND kind NOT IN ('accesslog', 'audit')
+ORDER BY seq DESC LIMIT $3`
+
+// AccessLog lists who viewed the record of patientID, newest first, at
+// most limit entries (default and maximum 1000). Viewing the list is
+// itself audited but not listed.
+//
+// It returns ErrDenied unless the actor may read the access log (rbac
+// ActionRead on KindAccessLog: the patient themselves, an auditor), and
+// ErrInvalid for a malformed id.
+func (r *Repository) AccessLog(ctx context.Context, patientID string, limit int) ([]AccessEntry, error) {
+	const op = "access log"
+	pid, err := parseID("PatientID", patientID)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	a, err := newAccess(ctx, op, rbac.ActionRead, rbac.KindAccessLog, pid)
+	if err != nil {
+		return nil, err
+	}
+	var out []AccessEntry
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		if err := r.requirePatient(ctx, tx, op, a); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, accessLogSQL, pid, a.tenant, limit)
+		if err != nil {
+			return dbError(op, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e AccessEntry
+			var roles string
+			if err := rows.Scan(&e.At, &e.UserID, &roles, &e.Kind, &e.RecordID, &e.BreakGlass); err != nil {
+				return dbError(op, err)
+			}
+			e.At = e.At.UTC()
+			e.Roles = strings.Split(roles, ",")
+			out = append(out, e)
+		}
+		if err := rows.Err(); err != nil {
+			return dbError(op, err)
+		}
+		return r.audit(ctx, tx, a, r.clock())
+	})
+	return out, err
+}
+
+// AuditQuery filters SearchAudit. Zero fields do not filter.
+type AuditQuery struct {
+	// ChainID restricts to one patient's chain (or the tenant's).
+	ChainID string
+	UserID  string
+	Action  string
+	Kind    string
+	Outcome string
+	// BreakGlassOnly keeps only emergency accesses.
+	BreakGlassOnly bool
+	// From and To bound OccurredAt: From <= t < To.
+	From, To time.Time
+	// Limit is the page size (default 50, at most 500).
+	Limit int
+	// Cursor is AuditPage.Next of the previous page.
+	Cursor string
+}
+
+// AuditPage is one page of SearchAudit, newest first.
+type AuditPage struct {
+	Events []AuditEvent
+	// Next is the cursor of the next page, empty on the last page.
+	Next string
+}
+
+type auditCursor struct {
+	At    time.Time `json:"t"`
+	Chain string    `json:"c"`
+	Seq   int64     `json:"s"`
+}
+
+// SearchAudit lists the audit events of the actor's tenant that match q,
+// newest first, with keyset pagination. The search is itself audited on
+// the tenant's chain.
+//
+// It returns ErrDenied unless the actor may search the audit trail (rbac
+// ActionSearch on KindAudit: the auditor), ErrInvalid for a malformed
+// filter or cursor.
+func (r *Repository) SearchAudit(ctx context.Context, q AuditQuery) (AuditPage, error) {
+	const op = "search audit"
+	var v validator
+	var chain uuid.UUID
+	if q.ChainID != "" {
+		var err error
+		chain, err = uuid.Parse(q.ChainID)
+		v.check(err == nil, "ChainID", "must be a UUID")
+	}
+	if q.Outcome != "" {
+		v.check(q.Outcome == OutcomeAllowed || q.Outcome == OutcomeDenied, "Outcome", "must be allowed or denied")
+	}
+	v.check(q.To.IsZero() || q.From.IsZero() || q.To.After(q.From), "To", "must be after From")
+	v.check(q.Limit >= 0, "Limit", "must not be negative")
+	var cur auditCursor
+	if q.Cursor != "" {
+		v.check(decodeCursor(q.Cursor, &cur) == nil, "Cursor", "is not a cursor of this search")
+	}
+	if err := v.err(); err != nil {
+		return AuditPage{}, err
+	}
+	limit := q.Limit
+	if limit == 0 {
+		limit = 50
+	}
+	limit = min(limit, 500)
+	a, err := newAccess(ctx, op, rbac.ActionSearch, rbac.KindAudit, uuid.Nil)
+	if err != nil {
+		return AuditPage{}, err
+	}
+	b := psql.Select(auditColumns).From("audit_events").Where(sq.Eq{"tenant_id": a.tenant})
+	if chain != uuid.Nil {
+		b = b.Where(sq.Eq{"patient_id": chain})
+	}
+	for col, val := range map[string]string{"user_id": q.UserID, "action": q.Action, "kind": q.Kind, "outcome": q.Outcome} {
+		if val != "" {
+			b = b.Where(sq.Eq{col: val})
+		}
+	}
+	if q.BreakGlassOnly {
+		b = b.Where("break_glass")
+	}
+	if !q.From.IsZero() {
+		b = b.Where(sq.GtOrEq{"occurred_at": q.From})
+	}
+	if !q.To.IsZero() {
+		b = b.Where(sq.Lt{"occurred_at": q.To})
+	}
+	if q.Cursor != "" {
+		b = b.Where("(occurred_at, patient_id, seq) < (?, ?, ?)", cur.At, cur.Chain, cur.Seq)
+	}
+	sqlText, args, err := b.OrderBy("occurred_at DESC", "patient_id DESC", "seq DESC").Limit(uint64(limit + 1)).ToSql()
+	if err != nil {
+		return AuditPage{}, fmt.Errorf("ehr: %s: build query: %w", op, err)
+	}
+	var page AuditPage
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, sqlText, args...)
+		if err != nil {
+			return dbError(op, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			e, err := scanAuditEvent(rows)
+			if err != nil {
+				return dbError(op, err)
+			}
+			page.Events = append(page.Events, e)
+		}
+		if err := rows.Err(); err != nil {
+			return dbError(op, err)
+		}
+		if len(page.Events) > limit {
+			page.Events = page.Events[:limit]
+			last := page.Events[limit-1]
+			page.Next = encodeCursor(auditCursor{At: last.OccurredAt, Chain: last.ChainID, Seq: last.Seq})
+		}
+		return r.audit(ctx, tx, a, r.clock())
+	})
+	return page, err
+}

@@ -1,0 +1,115 @@
+package ehr_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/historiaehr/historia/ehr"
+	"github.com/historiaehr/historia/ehr/ehrtest"
+)
+
+// BenchmarkGetPatient compares the repository's audited, authorized read of
+// one patient with the same row read by a hand-written pgx query on the
+// same pool (target: repository <= 1.2x pgx).
+func BenchmarkGetPatient(b *testing.B) {
+	pool := ehrtest.NewDB(b)
+	h := ehrtest.NewHospital(b, pool)
+	p := h.NewPatient(b)
+	ctx := h.As(h.Medico)
+	b.Run("repository", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := h.Repo.GetPatient(ctx, p.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pgx", func(b *testing.B) {
+		b.ReportAllocs()
+		id, tenant := uuid.MustParse(p.ID), uuid.MustParse(h.Tenant.ID)
+		for b.Loop() {
+			var q ehr.Patient
+			var pid, tid uuid.UUID
+			err := pool.QueryRow(context.Background(), `SELECT patient_id, tenant_id, document_type, document_number,
+  identifiers, given_names, family_names, birth_date, sex, phone, email, address, emergency_name, emergency_phone,
+  emergency_relationship, status, version, created_at, updated_at FROM patients WHERE patient_id = $1 AND tenant_id = $2`,
+				id, tenant).Scan(&pid, &tid, &q.DocumentType, &q.DocumentNumber, &q.Identifiers, &q.GivenNames, &q.FamilyNames,
+				&q.BirthDate, &q.Sex, &q.Contact.Phone, &q.Contact.Email, &q.Contact.Address, &q.Emergency.Name,
+				&q.Emergency.Phone, &q.Emergency.Relationship, &q.Status, &q.Version, &q.CreatedAt, &q.UpdatedAt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			q.ID, q.TenantID = pid.String(), tid.String()
+		}
+	})
+}
+
+// BenchmarkChart compares a physician's chart read with and without the
+// audit append (target: audited <= 1.3x unaudited). The patient has a
+// small but realistic chart: an admission, notes, conditions, allergies,
+// medications and 30 vital signs.
+func BenchmarkChart(b *testing.B) {
+	pool := ehrtest.NewDB(b)
+	h := ehrtest.NewHospital(b, pool)
+	p := h.NewPatient(b)
+	seedChart(b, h, p)
+	ctx := h.As(h.Medico)
+	unaudited := ehr.NewRepository(pool, ehr.WithoutAudit())
+	for _, bc := range []struct {
+		name string
+		repo *ehr.Repository
+	}{{"audited", h.Repo}, {"unaudited", unaudited}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c, err := bc.repo.Chart(ctx, p.ID)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(c.Observations) != 30 {
+					b.Fatalf("chart has %d observations", len(c.Observations))
+				}
+			}
+		})
+	}
+}
+
+func seedChart(tb testing.TB, h *ehrtest.Hospital, p ehr.Patient) {
+	tb.Helper()
+	adm, med := h.As(h.Admisionista), h.As(h.Medico)
+	enc, err := h.Repo.Admit(adm, ehr.Admission{PatientID: p.ID, AttendingID: h.Practitioner.ID, Ward: "Medicina", Bed: "4"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := h.Repo.CreateNote(med, ehr.Note{PatientID: p.ID, EncounterID: enc.ID, Title: fmt.Sprintf("Evolución %d", i), Body: "Paciente estable, afebril, tolera vía oral."}, true); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, code := range []string{"E11.9", "I10"} {
+		if _, err := h.Repo.RecordCondition(med, ehr.Condition{PatientID: p.ID, Code: code, Display: "Diagnóstico " + code}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if _, err := h.Repo.RecordAllergy(med, ehr.Allergy{PatientID: p.ID, Substance: "Penicilina", Severity: "severe"}); err != nil {
+		tb.Fatal(err)
+	}
+	for _, m := range []string{"Metformina", "Losartán"} {
+		if _, err := h.Repo.PrescribeMedication(med, ehr.MedicationRequest{PatientID: p.ID, Medication: m, Dose: 50, DoseUnit: "mg", Route: "oral", Frequency: "cada 12 horas"}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	var obs []ehr.Observation
+	for i := range 30 {
+		v := 70 + float64(i%10)
+		obs = append(obs, ehr.Observation{Category: ehr.CategoryVitalSigns, Code: ehr.CodeHeartRate, Value: &v, Unit: "/min",
+			EffectiveAt: time.Now().Add(-time.Duration(i) * time.Hour)})
+	}
+	if _, err := h.Repo.RecordObservations(med, p.ID, obs); err != nil {
+		tb.Fatal(err)
+	}
+}

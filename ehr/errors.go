@@ -1,0 +1,172 @@
+package ehr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/historiaehr/historia/rbac"
+)
+
+// Sentinel errors. Errors returned by the Repository wrap one of them (or a
+// context error); test with errors.Is.
+var (
+	// ErrNotFound: the record does not exist in the caller's tenant.
+	ErrNotFound = errors.New("ehr: not found")
+	// ErrConflict: the version named by an update is stale, or a unique
+	// rule (a document number, a booked slot, an open admission) is
+	// already taken.
+	ErrConflict = errors.New("ehr: conflict")
+	// ErrDenied is rbac.ErrDenied: the policy denies the request, or the
+	// context carries no Actor. errors.Is(err, rbac.ErrDenied) holds too.
+	ErrDenied = rbac.ErrDenied
+	// ErrInvalid: the input failed validation; the error is a
+	// *ValidationError naming the fields. Nothing was written.
+	ErrInvalid = errors.New("ehr: invalid input")
+	// ErrSchemaTooNew: the database schema is newer than this code.
+	ErrSchemaTooNew = errors.New("ehr: database schema is newer than this code")
+	// ErrSchemaOutdated: the database schema lacks migrations this code
+	// needs; run Migrate.
+	ErrSchemaOutdated = errors.New("ehr: database schema is out of date")
+	// ErrChainBroken: an audit chain failed verification; the error is a
+	// *ChainError.
+	ErrChainBroken = errors.New("ehr: audit chain broken")
+)
+
+// FieldError is one invalid field: its name (the Go field path, such as
+// "BirthDate" or "Dose") and what is wrong, without the value.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// ValidationError lists the invalid fields of an input. It wraps
+// ErrInvalid. Its message names fields, never values, so it carries no
+// personal data.
+type ValidationError struct {
+	Fields []FieldError
+}
+
+// Error returns "ehr: invalid input: Field: message; ...".
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("ehr: invalid input: ")
+	for i, f := range e.Fields {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(f.Field)
+		b.WriteString(": ")
+		b.WriteString(f.Message)
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrInvalid.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
+
+// Has reports whether field is among the invalid fields.
+func (e *ValidationError) Has(field string) bool {
+	for _, f := range e.Fields {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+// validator collects field errors.
+type validator struct{ fields []FieldError }
+
+func (v *validator) add(field, msg string) { v.fields = append(v.fields, FieldError{field, msg}) }
+
+// check adds msg for field when ok is false.
+func (v *validator) check(ok bool, field, msg string) {
+	if !ok {
+		v.add(field, msg)
+	}
+}
+
+func (v *validator) err() error {
+	if len(v.fields) == 0 {
+		return nil
+	}
+	return &ValidationError{Fields: v.fields}
+}
+
+// ChainError reports where an audit chain broke.
+type ChainError struct {
+	// ChainID is the patient id, or the tenant id for the tenant's chain.
+	ChainID string
+	// Seq is the sequence number of the first event that fails.
+	Seq int64
+	// Problem says what failed ("hash mismatch", "sequence gap", ...).
+	Problem string
+}
+
+// Error returns "ehr: audit chain broken: chain <id> at seq <n>: <problem>".
+func (e *ChainError) Error() string {
+	return fmt.Sprintf("ehr: audit chain broken: chain %s at seq %d: %s", e.ChainID, e.Seq, e.Problem)
+}
+
+// Unwrap returns ErrChainBroken.
+func (e *ChainError) Unwrap() error { return ErrChainBroken }
+
+// dbError turns a database error into one of ours: no rows is ErrNotFound,
+// a unique or exclusion violation is ErrConflict, a foreign-key violation
+// is ErrNotFound (the referenced record does not exist), a check violation
+// is ErrInvalid; anything else is wrapped opaquely so pgx types never reach
+// callers. op names the operation and ids only (no personal data).
+func dbError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("ehr: %s: %w", op, ErrNotFound)
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch pg.Code {
+		case "23505", "23P01":
+			return fmt.Errorf("ehr: %s: %w (constraint %s)", op, ErrConflict, pg.ConstraintName)
+		case "23503":
+			return fmt.Errorf("ehr: %s: %w: referenced record (constraint %s)", op, ErrNotFound, pg.ConstraintName)
+		case "23514", "22P02", "22007", "22008", "22003":
+			return fmt.Errorf("ehr: %s: %w (sqlstate %s)", op, ErrInvalid, pg.Code)
+		case "40001", "40P01":
+			return fmt.Errorf("ehr: %s: %w: concurrent update (sqlstate %s)", op, ErrConflict, pg.Code)
+		}
+		// The server's message may quote values; keep only the code.
+		return &dbErr{op: op, code: pg.Code}
+	}
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) ||
+		errors.Is(err, ErrDenied) || errors.Is(err, ErrChainBroken) {
+		return fmt.Errorf("ehr: %s: %w", op, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("ehr: %s: %w", op, err)
+	}
+	return &dbErr{op: op, msg: err.Error()}
+}
+
+// dbErr is an unexpected database error, reduced to the operation, the
+// SQLSTATE and (for errors from the driver rather than the server) the
+// driver's message. It hides the pgx error type from callers.
+type dbErr struct {
+	op, code, msg string
+}
+
+func (e *dbErr) Error() string {
+	if e.code != "" {
+		return "ehr: " + e.op + ": database error (sqlstate " + e.code + ")"
+	}
+	return "ehr: " + e.op + ": database error: " + e.msg
+}
+
+// SQLState returns the PostgreSQL error code, or "" when the error did not
+// come from the server.
+func (e *dbErr) SQLState() string { return e.code }

@@ -1,0 +1,580 @@
+package ehr
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	sq "github.com/Masterminds/squirrel"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/historiaehr/historia/rbac"
+)
+
+// Sex values of Patient.Sex (administrative sex).
+const (
+	SexFemale  = "female"
+	SexMale    = "male"
+	SexOther   = "other"
+	SexUnknown = "unknown"
+)
+
+// Identifier is an identifier of a patient other than the main document:
+// a medical record number, an insurance number. (System, Value) is unique
+// within a tenant.
+type Identifier struct {
+	System string `json:"system"`
+	Value  string `json:"value"`
+}
+
+// Contact is how to reach a patient.
+type Contact struct {
+	Phone   string
+	Email   string
+	Address string
+}
+
+// EmergencyContact is whom to call about a patient.
+type EmergencyContact struct {
+	Name         string
+	Phone        string
+	Relationship string
+}
+
+// Patient is a patient's demographics: identity (document, other
+// identifiers, names, birth date, sex) and contact data. ID is the
+// patient id every other record of the patient carries.
+type Patient struct {
+	ID       string
+	TenantID string
+	// DocumentType ("CC", "TI", "DNI", "PASSPORT", ...) and DocumentNumber
+	// identify the patient; the pair is unique within the tenant.
+	DocumentType   string
+	DocumentNumber string
+	Identifiers    []Identifier
+	GivenNames     string
+	FamilyNames    string
+	// BirthDate is a calendar date (its time of day is ignored).
+	BirthDate time.Time
+	Sex       string
+	Contact   Contact
+	Emergency EmergencyContact
+	// Status is "active" or StatusEnteredInError.
+	Status    string
+	Version   int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+var (
+	docTypeRE   = regexp.MustCompile(`^[A-Z][A-Z0-9]{0,19}$`)
+	docNumberRE = regexp.MustCompile(`^[A-Z0-9][A-Z0-9-]{2,31}$`)
+	emailRE     = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
+)
+
+// normalize trims the patient's text fields, upper-cases document types
+// and numbers, and reduces the birth date to a date.
+func (p *Patient) normalize() {
+	p.DocumentType = strings.ToUpper(trim(p.DocumentType))
+	p.DocumentNumber = strings.ToUpper(strings.ReplaceAll(trim(p.DocumentNumber), " ", ""))
+	p.GivenNames, p.FamilyNames = trim(p.GivenNames), trim(p.FamilyNames)
+	p.Sex = strings.ToLower(trim(p.Sex))
+	for i := range p.Identifiers {
+		p.Identifiers[i].System = strings.ToUpper(trim(p.Identifiers[i].System))
+		p.Identifiers[i].Value = strings.ToUpper(trim(p.Identifiers[i].Value))
+	}
+	if p.Identifiers == nil {
+		p.Identifiers = []Identifier{}
+	}
+	if !p.BirthDate.IsZero() {
+		y, m, d := p.BirthDate.Date()
+		p.BirthDate = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	}
+	p.Contact.Phone, p.Contact.Email, p.Contact.Address = trim(p.Contact.Phone), trim(p.Contact.Email), trim(p.Contact.Address)
+	p.Emergency.Name, p.Emergency.Phone, p.Emergency.Relationship = trim(p.Emergency.Name), trim(p.Emergency.Phone), trim(p.Emergency.Relationship)
+}
+
+// validate checks the demographics (after normalize) at time now.
+func (p *Patient) validate(now time.Time) *validator {
+	var v validator
+	v.check(docTypeRE.MatchString(p.DocumentType), "DocumentType", "must be 1-20 letters or digits, starting with a letter")
+	v.check(docNumberRE.MatchString(p.DocumentNumber), "DocumentNumber", "must be 3-32 letters, digits or hyphens")
+	seen := map[Identifier]bool{{p.DocumentType, p.DocumentNumber}: true}
+	for i, id := range p.Identifiers {
+		f := fmt.Sprintf("Identifiers[%d]", i)
+		v.check(docTypeRE.MatchString(id.System), f+".System", "must be 1-20 letters or digits, starting with a letter")
+		v.check(docNumberRE.MatchString(id.Value), f+".Value", "must be 3-32 letters, digits or hyphens")
+		v.check(!seen[id], f, "is repeated")
+		seen[id] = true
+	}
+	v.check(len(p.Identifiers) <= 10, "Identifiers", "at most 10")
+	v.check(p.GivenNames != "" && len(p.GivenNames) <= 200, "GivenNames", "is required (at most 200 bytes)")
+	v.check(p.FamilyNames != "" && len(p.FamilyNames) <= 200, "FamilyNames", "is required (at most 200 bytes)")
+	today := now.UTC().Truncate(24 * time.Hour)
+	switch {
+	case p.BirthDate.IsZero():
+		v.add("BirthDate", "is required")
+	case p.BirthDate.After(today):
+		v.add("BirthDate", "is in the future")
+	case p.BirthDate.Year() < 1880:
+		v.add("BirthDate", "is before 1880")
+	}
+	switch p.Sex {
+	case SexFemale, SexMale, SexOther, SexUnknown:
+	default:
+		v.add("Sex", "must be female, male, other or unknown")
+	}
+	p.validateContact(&v)
+	return &v
+}
+
+func (p *Patient) validateContact(v *validator) {
+	v.check(len(p.Contact.Phone) <= 40, "Contact.Phone", "is too long")
+	v.check(p.Contact.Email == "" || (emailRE.MatchString(p.Contact.Email) && len(p.Contact.Email) <= 254), "Contact.Email", "is not an email address")
+	v.check(len(p.Contact.Address) <= 500, "Contact.Address", "is too long")
+	v.check(len(p.Emergency.Name) <= 200, "Emergency.Name", "is too long")
+	v.check(len(p.Emergency.Phone) <= 40, "Emergency.Phone", "is too long")
+	v.check(len(p.Emergency.Relationship) <= 100, "Emergency.Relationship", "is too long")
+}
+
+// identifiers returns every identifier of p, the document first.
+func (p *Patient) identifiers() []Identifier {
+	return append([]Identifier{{p.DocumentType, p.DocumentNumber}}, p.Identifiers...)
+}
+
+const patientColumns = `patient_id, tenant_id, document_type, document_number, identifiers, given_names, family_names,
+  birth_date, sex, phone, email, address, emergency_name, emergency_phone, emergency_relationship, status, version,
+  created_at, updated_at`
+
+func scanPatient(row pgx.Row) (Patient, error) {
+	var p Patient
+	var id, tenant uuid.UUID
+	err := row.Scan(&id, &tenant, &p.DocumentType, &p.DocumentNumber, &p.Identifiers, &p.GivenNames, &p.FamilyNames,
+		&p.BirthDate, &p.Sex, &p.Contact.Phone, &p.Contact.Email, &p.Contact.Address, &p.Emergency.Name,
+		&p.Emergency.Phone, &p.Emergency.Relationship, &p.Status, &p.Version, &p.CreatedAt, &p.UpdatedAt)
+	p.ID, p.TenantID = id.String(), tenant.String()
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return p, err
+}
+
+const insertIdentifierSQL = `INSERT INTO patient_identifiers (tenant_id, system, value, patient_id) VALUES ($1, $2, $3, $4)`
+const deleteIdentifierSQL = `DELETE FROM patient_identifiers WHERE tenant_id = $1 AND system = $2 AND value = $3 AND patient_id = $4`
+
+// RegisterPatient registers a new patient in the actor's tenant and returns
+// it with its id and version 1.
+//
+// It returns a *ValidationError (ErrInvalid) naming the bad fields,
+// ErrConflict when the document or another identifier is already used in
+// the tenant, ErrDenied unless the actor may create demographics.
+func (r *Repository) RegisterPatient(ctx context.Context, p Patient) (Patient, error) {
+	const op = "register patient"
+	now := r.clock()
+	p.normalize()
+	if err := p.validate(now).err(); err != nil {
+		return Patient{}, err
+	}
+	id := newID()
+	a, err := newAccess(ctx, op, rbac.ActionCreate, rbac.KindDemographics, id)
+	if err != nil {
+		return Patient{}, err
+	}
+	a.record = id.String()
+	p.ID, p.TenantID, p.Status, p.Version, p.CreatedAt, p.UpdatedAt = id.String(), a.tenant.String(), "active", 1, now, now
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		// The patient does not exist yet: the decision needs no facts.
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		for _, ident := range p.identifiers() {
+			if _, err := tx.Exec(ctx, insertIdentifierSQL, a.tenant, ident.System, ident.Value, id); err != nil {
+				return dbError(op+" "+id.String()+": identifier "+ident.System, err)
+			}
+		}
+		_, err := write(ctx, tx, op, tPatients, `INSERT INTO patients (patient_id, tenant_id, document_type, document_number,
+  identifiers, given_names, family_names, search_name, sort_key, birth_date, sex, phone, email, address, emergency_name,
+  emergency_phone, emergency_relationship, status, change_reason, version, created_at, updated_at, updated_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'active', '', 1, $18, $18, $19)`,
+			id, a.tenant, p.DocumentType, p.DocumentNumber, p.Identifiers, p.GivenNames, p.FamilyNames,
+			searchName(p.GivenNames, p.FamilyNames), sortKey(p.GivenNames, p.FamilyNames), p.BirthDate, p.Sex,
+			p.Contact.Phone, p.Contact.Email, p.Contact.Address, p.Emergency.Name, p.Emergency.Phone,
+			p.Emergency.Relationship, now, a.actor.Principal.UserID)
+		if err != nil {
+			return err
+		}
+		return r.audit(ctx, tx, a, now)
+	})
+	if err != nil {
+		return Patient{}, err
+	}
+	return p, nil
+}
+
+// getPatientSQL reads a patient and, in the same statement, appends the
+// audit event of the read to the patient's chain ($1 tenant, $2 patient,
+// $3.. the audit arguments). The event is only written when the patient
+// exists in the tenant.
+var getPatientSQL = `WITH p AS (SELECT ` + patientColumns + ` FROM patients WHERE patient_id = $2 AND tenant_id = $1),
+` + auditHeadCTE(true) + `,
+e AS (` + auditInsert + `)
+SELECT ` + patientColumns + ` FROM p`
+
+const getPatientNoAuditSQL = `SELECT ` + patientColumns + ` FROM patients WHERE patient_id = $2 AND tenant_id = $1`
+
+// GetPatient returns the demographics of patient id in the actor's tenant.
+// The read is audited in the same statement (one round trip when the
+// policy allows it without care-team facts, as for a physician, a clerk
+// or the patient).
+//
+// It returns ErrNotFound, ErrInvalid for a malformed id, ErrDenied unless
+// the actor may read demographics of this patient.
+func (r *Repository) GetPatient(ctx context.Context, id string) (Patient, error) {
+	const op = "get patient"
+	pid, err := parseID("ID", id)
+	if err != nil {
+		return Patient{}, err
+	}
+	a, err := newAccess(ctx, op, rbac.ActionRead, rbac.KindDemographics, pid)
+	if err != nil {
+		return Patient{}, err
+	}
+	a.record = id
+	if err := r.authorize(ctx, r.db, op, a); err != nil {
+		return Patient{}, err
+	}
+	var p Patient
+	if r.noAudit {
+		p, err = scanPatient(r.db.QueryRow(ctx, getPatientNoAuditSQL, a.tenant, pid))
+	} else {
+		p, err = scanPatient(r.db.QueryRow(ctx, getPatientSQL, a.auditArgs(r.clock())...))
+	}
+	if err != nil {
+		return Patient{}, dbError(op+" "+id, err)
+	}
+	return p, nil
+}
+
+// requirePatient fails with ErrNotFound when a's patient is not in a's
+// tenant.
+func (r *Repository) requirePatient(ctx context.Context, q DB, op string, a *access) error {
+	var one int
+	err := q.QueryRow(ctx, `SELECT 1 FROM patients WHERE patient_id = $1 AND tenant_id = $2`, a.patient, a.tenant).Scan(&one)
+	if err != nil {
+		return dbError(op+" "+a.patient.String(), err)
+	}
+	return nil
+}
+
+// lockPatient locks the patient's row and returns its version and
+// identifiers, failing with ErrNotFound or (when version is not the
+// current one) ErrConflict.
+func lockPatient(ctx context.Context, tx pgx.Tx, op string, a *access, version int) (Patient, error) {
+	var cur Patient
+	err := tx.QueryRow(ctx, `SELECT document_type, document_number, identifiers, version FROM patients
+WHERE patient_id = $1 AND tenant_id = $2 FOR UPDATE`, a.patient, a.tenant).Scan(&cur.DocumentType, &cur.DocumentNumber, &cur.Identifiers, &cur.Version)
+	if err != nil {
+		return cur, dbError(op+" "+a.patient.String(), err)
+	}
+	if cur.Version != version {
+		return cur, fmt.Errorf("ehr: %s %s: %w: version is %d", op, a.patient, ErrConflict, cur.Version)
+	}
+	return cur, nil
+}
+
+// UpdatePatient writes a new version of the demographics and contact data
+// of p.ID; p.Version must be the version read. It returns the patient with
+// its new version.
+//
+// It returns a *ValidationError (ErrInvalid), ErrNotFound, ErrConflict
+// (stale version, or an identifier used by another patient), ErrDenied
+// unless the actor may update demographics (and contact data) of the
+// patient.
+func (r *Repository) UpdatePatient(ctx context.Context, p Patient) (Patient, error) {
+	const op = "update patient"
+	now := r.clock()
+	p.normalize()
+	v := p.validate(now)
+	pid, err := uuid.Parse(p.ID)
+	v.check(err == nil, "ID", "must be a UUID")
+	v.check(p.Version > 0, "Version", "must be the version read")
+	if err := v.err(); err != nil {
+		return Patient{}, err
+	}
+	a, err := newAccess(ctx, op, rbac.ActionUpdate, rbac.KindDemographics, pid)
+	if err != nil {
+		return Patient{}, err
+	}
+	a.record = p.ID
+	var out Patient
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		ca := *a
+		ca.kind = rbac.KindContact
+		if err := r.authorize(ctx, tx, op, &ca); err != nil {
+			return err
+		}
+		cur, err := lockPatient(ctx, tx, op, a, p.Version)
+		if err != nil {
+			return err
+		}
+		// Move the identifiers that changed.
+		old := map[Identifier]bool{}
+		for _, id := range cur.identifiers() {
+			old[id] = true
+		}
+		next := map[Identifier]bool{}
+		for _, id := range p.identifiers() {
+			next[id] = true
+		}
+		for id := range old {
+			if !next[id] {
+				if _, err := tx.Exec(ctx, deleteIdentifierSQL, a.tenant, id.System, id.Value, pid); err != nil {
+					return dbError(op+" "+p.ID, err)
+				}
+			}
+		}
+		for _, id := range p.identifiers() {
+			if !old[id] {
+				if _, err := tx.Exec(ctx, insertIdentifierSQL, a.tenant, id.System, id.Value, pid); err != nil {
+					return dbError(op+" "+p.ID+": identifier "+id.System, err)
+				}
+			}
+		}
+		nv, err := write(ctx, tx, op, tPatients, `UPDATE patients SET document_type = $5, document_number = $6,
+  identifiers = $7, given_names = $8, family_names = $9, search_name = $10, sort_key = $11, birth_date = $12, sex = $13,
+  phone = $14, email = $15, address = $16, emergency_name = $17, emergency_phone = $18, emergency_relationship = $19,
+  change_reason = '', version = version + 1, updated_at = $20, updated_by = $21
+WHERE patient_id = $1 AND patient_id = $2 AND tenant_id = $3 AND version = $4`,
+			pid, pid, a.tenant, p.Version, p.DocumentType, p.DocumentNumber, p.Identifiers, p.GivenNames, p.FamilyNames,
+			searchName(p.GivenNames, p.FamilyNames), sortKey(p.GivenNames, p.FamilyNames), p.BirthDate, p.Sex,
+			p.Contact.Phone, p.Contact.Email, p.Contact.Address, p.Emergency.Name, p.Emergency.Phone,
+			p.Emergency.Relationship, now, a.actor.Principal.UserID)
+		if err != nil {
+			return err
+		}
+		if err := r.audit(ctx, tx, a, now); err != nil {
+			return err
+		}
+		out, err = scanPatient(tx.QueryRow(ctx, getPatientNoAuditSQL, a.tenant, pid))
+		if err != nil {
+			return dbError(op, err)
+		}
+		out.Version = nv
+		return nil
+	})
+	return out, err
+}
+
+// UpdateContact writes a new version of the patient's contact data and
+// emergency contact only; version must be the version read. A patient may
+// update their own (rbac ActionUpdate on KindContact). It returns the new
+// version.
+//
+// It returns a *ValidationError (ErrInvalid), ErrNotFound, ErrConflict,
+// ErrDenied.
+func (r *Repository) UpdateContact(ctx context.Context, patientID string, version int, c Contact, e EmergencyContact) (int, error) {
+	const op = "update contact"
+	p := Patient{Contact: c, Emergency: e}
+	p.normalize()
+	var v validator
+	pid, err := uuid.Parse(patientID)
+	v.check(err == nil, "PatientID", "must be a UUID")
+	v.check(version > 0, "Version", "must be the version read")
+	p.validateContact(&v)
+	if err := v.err(); err != nil {
+		return 0, err
+	}
+	a, err := newAccess(ctx, op, rbac.ActionUpdate, rbac.KindContact, pid)
+	if err != nil {
+		return 0, err
+	}
+	a.record = patientID
+	var nv int
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		now := r.clock()
+		nv, err = write(ctx, tx, op, tPatients, `UPDATE patients SET phone = $5, email = $6, address = $7,
+  emergency_name = $8, emergency_phone = $9, emergency_relationship = $10,
+  change_reason = '', version = version + 1, updated_at = $11, updated_by = $12
+WHERE patient_id = $1 AND patient_id = $2 AND tenant_id = $3 AND version = $4`,
+			pid, pid, a.tenant, version, p.Contact.Phone, p.Contact.Email, p.Contact.Address,
+			p.Emergency.Name, p.Emergency.Phone, p.Emergency.Relationship, now, a.actor.Principal.UserID)
+		if err != nil {
+			return err
+		}
+		return r.audit(ctx, tx, a, now)
+	})
+	return nv, err
+}
+
+// PatientQuery filters SearchPatients. Set at least one of Name,
+// DocumentNumber, BirthDate, or none to list the tenant's patients.
+type PatientQuery struct {
+	// Name matches patients whose names have words starting with each
+	// word of Name, ignoring case and accents ("jose per" finds "José
+	// Pérez").
+	Name string
+	// DocumentNumber matches the document or any identifier exactly.
+	DocumentNumber string
+	// BirthDate matches the date of birth.
+	BirthDate time.Time
+	// IncludeEnteredInError includes patients marked entered in error.
+	IncludeEnteredInError bool
+	// Limit is the page size (default 20, at most 200).
+	Limit int
+	// Cursor is PatientPage.Next of the previous page of the same query.
+	Cursor string
+}
+
+// PatientPage is one page of SearchPatients, ordered by family names,
+// given names and id.
+type PatientPage struct {
+	Patients []Patient
+	// Next is the cursor of the next page, empty on the last page.
+	Next string
+}
+
+type patientCursor struct {
+	Key string `json:"k"`
+	ID  string `json:"i"`
+}
+
+// SearchPatients finds patients of the actor's tenant by name, document
+// number and birth date, with keyset pagination. The search is audited on
+// the tenant's chain (without the search terms).
+//
+// It returns ErrInvalid for a bad cursor or limit, ErrDenied unless the
+// actor may search demographics.
+func (r *Repository) SearchPatients(ctx context.Context, q PatientQuery) (PatientPage, error) {
+	const op = "search patients"
+	var v validator
+	v.check(q.Limit >= 0, "Limit", "must not be negative")
+	v.check(len(q.Name) <= 200, "Name", "is too long")
+	var cur patientCursor
+	if q.Cursor != "" {
+		err := decodeCursor(q.Cursor, &cur)
+		_, idErr := uuid.Parse(cur.ID)
+		v.check(err == nil && idErr == nil, "Cursor", "is not a cursor of this search")
+	}
+	if err := v.err(); err != nil {
+		return PatientPage{}, err
+	}
+	limit := q.Limit
+	if limit == 0 {
+		limit = 20
+	}
+	limit = min(limit, 200)
+	a, err := newAccess(ctx, op, rbac.ActionSearch, rbac.KindDemographics, uuid.Nil)
+	if err != nil {
+		return PatientPage{}, err
+	}
+	b := psql.Select(patientColumns).From("patients").Where(sq.Eq{"tenant_id": a.tenant})
+	for _, w := range strings.Fields(fold(q.Name)) {
+		b = b.Where("search_name LIKE ?", "% "+likeEscape(w)+"%")
+	}
+	if doc := strings.ToUpper(strings.ReplaceAll(trim(q.DocumentNumber), " ", "")); doc != "" {
+		b = b.Where("patient_id IN (SELECT i.patient_id FROM patient_identifiers i WHERE i.tenant_id = ? AND i.value = ?)", a.tenant, doc)
+	}
+	if !q.BirthDate.IsZero() {
+		y, m, d := q.BirthDate.Date()
+		b = b.Where(sq.Eq{"birth_date": time.Date(y, m, d, 0, 0, 0, 0, time.UTC)})
+	}
+	if !q.IncludeEnteredInError {
+		b = b.Where(sq.NotEq{"status": StatusEnteredInError})
+	}
+	if q.Cursor != "" {
+		b = b.Where("(sort_key, patient_id) > (?, ?)", cur.Key, cur.ID)
+	}
+	sqlText, args, err := b.Column("sort_key").OrderBy("sort_key", "patient_id").Limit(uint64(limit + 1)).ToSql()
+	if err != nil {
+		return PatientPage{}, fmt.Errorf("ehr: %s: build query: %w", op, err)
+	}
+	var page PatientPage
+	var lastKey string
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, sqlText, args...)
+		if err != nil {
+			return dbError(op, err)
+		}
+		defer rows.Close()
+		var keys []string
+		for rows.Next() {
+			var p Patient
+			var id, tenant uuid.UUID
+			var key string
+			if err := rows.Scan(&id, &tenant, &p.DocumentType, &p.DocumentNumber, &p.Identifiers, &p.GivenNames, &p.FamilyNames,
+				&p.BirthDate, &p.Sex, &p.Contact.Phone, &p.Contact.Email, &p.Contact.Address, &p.Emergency.Name,
+				&p.Emergency.Phone, &p.Emergency.Relationship, &p.Status, &p.Version, &p.CreatedAt, &p.UpdatedAt, &key); err != nil {
+				return dbError(op, err)
+			}
+			p.ID, p.TenantID = id.String(), tenant.String()
+			p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+			page.Patients = append(page.Patients, p)
+			keys = append(keys, key)
+		}
+		if err := rows.Err(); err != nil {
+			return dbError(op, err)
+		}
+		if len(page.Patients) > limit {
+			page.Patients = page.Patients[:limit]
+			lastKey = keys[limit-1]
+			page.Next = encodeCursor(patientCursor{Key: lastKey, ID: page.Patients[limit-1].ID})
+		}
+		return r.audit(ctx, tx, a, r.clock())
+	})
+	return page, err
+}
+
+// MyPatients lists the patients on whose active care team the actor is
+// (a physician's list), ordered by name. It is audited on the tenant's
+// chain.
+//
+// It returns ErrDenied unless the actor may search demographics.
+func (r *Repository) MyPatients(ctx context.Context) ([]Patient, error) {
+	const op = "my patients"
+	a, err := newAccess(ctx, op, rbac.ActionSearch, rbac.KindDemographics, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	a.record = "careteam"
+	user, err := uuid.Parse(a.actor.Principal.UserID)
+	if err != nil {
+		user = uuid.Nil
+	}
+	var out []Patient
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT `+patientColumns+` FROM patients
+WHERE tenant_id = $1 AND patient_id IN (
+  SELECT c.patient_id FROM care_team_members c
+  WHERE c.tenant_id = $1 AND c.user_id = $2 AND c.status = 'active' AND c.starts_at <= $3 AND (c.ends_at IS NULL OR c.ends_at > $3))
+ORDER BY sort_key, patient_id`, a.tenant, user, r.clock())
+		if err != nil {
+			return dbError(op, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			p, err := scanPatient(rows)
+			if err != nil {
+				return dbError(op, err)
+			}
+			out = append(out, p)
+		}
+		if err := rows.Err(); err != nil {
+			return dbError(op, err)
+		}
+		return r.audit(ctx, tx, a, r.clock())
+	})
+	return out, err
+}

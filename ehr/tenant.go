@@ -1,0 +1,258 @@
+package ehr
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/historiaehr/historia/rbac"
+)
+
+// Tenant is a hospital or clinic: every other row belongs to one.
+type Tenant struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// trim is strings.TrimSpace.
+func trim(s string) string { return strings.TrimSpace(s) }
+
+// CreateTenant creates a tenant named name and returns it. It is an
+// operator's bootstrap step (the server's "demo" or setup command), taken
+// before any user of the tenant exists, so it needs no Actor and is not
+// authorized by the policy; do not expose it to tenant users.
+//
+// It returns ErrInvalid for an empty or overlong name.
+func (r *Repository) CreateTenant(ctx context.Context, name string) (Tenant, error) {
+	name = trim(name)
+	var v validator
+	v.check(name != "" && len(name) <= 200, "Name", "is required (at most 200 bytes)")
+	if err := v.err(); err != nil {
+		return Tenant{}, err
+	}
+	t := Tenant{ID: newID().String(), Name: name, CreatedAt: r.clock()}
+	if _, err := r.db.Exec(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, t.ID, t.Name, t.CreatedAt); err != nil {
+		return Tenant{}, dbError("create tenant", err)
+	}
+	return t, nil
+}
+
+// GetTenant returns the actor's tenant. Any principal of the tenant may
+// read it.
+//
+// It returns ErrDenied without an Actor, ErrNotFound when the tenant does
+// not exist.
+func (r *Repository) GetTenant(ctx context.Context) (Tenant, error) {
+	a, err := actorFrom(ctx, "get tenant")
+	if err != nil {
+		return Tenant{}, err
+	}
+	id, err := uuid.Parse(a.Principal.TenantID)
+	if err != nil {
+		return Tenant{}, fmt.Errorf("ehr: get tenant: %w", ErrNotFound)
+	}
+	t := Tenant{ID: id.String()}
+	err = r.db.QueryRow(ctx, `SELECT name, created_at FROM tenants WHERE id = $1`, id).Scan(&t.Name, &t.CreatedAt)
+	if err != nil {
+		return Tenant{}, dbError("get tenant "+t.ID, err)
+	}
+	t.CreatedAt = t.CreatedAt.UTC()
+	return t, nil
+}
+
+// Practitioner is a clinician of a tenant, linked one to one to a staff
+// user (UserID, the auth package's user id; no foreign key crosses the
+// packages).
+type Practitioner struct {
+	ID        string
+	TenantID  string
+	UserID    string
+	Name      string
+	Specialty string
+	License   string
+	Active    bool
+	Version   int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+func (p *Practitioner) validate() error {
+	var v validator
+	_, err := uuid.Parse(p.UserID)
+	v.check(err == nil, "UserID", "must be a UUID")
+	v.check(trim(p.Name) != "" && len(p.Name) <= 200, "Name", "is required (at most 200 bytes)")
+	v.check(len(p.Specialty) <= 200, "Specialty", "is too long")
+	v.check(len(p.License) <= 100, "License", "is too long")
+	return v.err()
+}
+
+const practitionerColumns = `id, tenant_id, user_id, name, specialty, license, active, version, created_at, updated_at`
+
+func scanPractitioner(row pgx.Row) (Practitioner, error) {
+	var p Practitioner
+	var id, tenant, user uuid.UUID
+	err := row.Scan(&id, &tenant, &user, &p.Name, &p.Specialty, &p.License, &p.Active, &p.Version, &p.CreatedAt, &p.UpdatedAt)
+	p.ID, p.TenantID, p.UserID = id.String(), tenant.String(), user.String()
+	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+	return p, err
+}
+
+// CreatePractitioner registers a practitioner of the actor's tenant linked
+// to the staff user p.UserID, and returns it (active, version 1).
+//
+// It returns ErrInvalid for bad fields, ErrConflict when the user already
+// is a practitioner of the tenant, ErrDenied unless the actor manages users
+// (rbac ActionManage on KindUser).
+func (r *Repository) CreatePractitioner(ctx context.Context, p Practitioner) (Practitioner, error) {
+	const op = "create practitioner"
+	if err := p.validate(); err != nil {
+		return Practitioner{}, err
+	}
+	a, err := newAccess(ctx, op, rbac.ActionManage, rbac.KindUser, uuid.Nil)
+	if err != nil {
+		return Practitioner{}, err
+	}
+	now := r.clock()
+	p.ID, p.TenantID, p.Active, p.Version, p.CreatedAt, p.UpdatedAt = newID().String(), a.tenant.String(), true, 1, now, now
+	p.Name, p.Specialty, p.License = trim(p.Name), trim(p.Specialty), trim(p.License)
+	a.record = p.ID
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO practitioners (`+practitionerColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			p.ID, a.tenant, p.UserID, p.Name, p.Specialty, p.License, p.Active, p.Version, p.CreatedAt, p.UpdatedAt); err != nil {
+			return dbError(op, err)
+		}
+		return r.audit(ctx, tx, a, now)
+	})
+	if err != nil {
+		return Practitioner{}, err
+	}
+	return p, nil
+}
+
+// UpdatePractitioner changes a practitioner's name, specialty, licence and
+// active flag; p.Version must be the version read. It returns the
+// practitioner with its new version.
+//
+// It returns ErrInvalid, ErrNotFound, ErrConflict (stale version), or
+// ErrDenied unless the actor manages users.
+func (r *Repository) UpdatePractitioner(ctx context.Context, p Practitioner) (Practitioner, error) {
+	const op = "update practitioner"
+	var v validator
+	id, err := uuid.Parse(p.ID)
+	v.check(err == nil, "ID", "must be a UUID")
+	v.check(p.Version > 0, "Version", "must be the version read")
+	if err := p.validate(); err != nil {
+		v.fields = append(v.fields, err.(*ValidationError).Fields...)
+	}
+	if err := v.err(); err != nil {
+		return Practitioner{}, err
+	}
+	a, err := newAccess(ctx, op, rbac.ActionManage, rbac.KindUser, uuid.Nil)
+	if err != nil {
+		return Practitioner{}, err
+	}
+	a.record = p.ID
+	var out Practitioner
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		now := r.clock()
+		out, err = scanPractitioner(tx.QueryRow(ctx, `UPDATE practitioners SET name = $4, specialty = $5, license = $6, active = $7,
+  version = version + 1, updated_at = $8 WHERE id = $1 AND tenant_id = $2 AND version = $3 RETURNING `+practitionerColumns,
+			id, a.tenant, p.Version, trim(p.Name), trim(p.Specialty), trim(p.License), p.Active, now))
+		if err == pgx.ErrNoRows {
+			if _, gerr := r.getPractitioner(ctx, tx, a.tenant, id); gerr != nil {
+				return gerr
+			}
+			return fmt.Errorf("ehr: %s %s: %w", op, p.ID, ErrConflict)
+		}
+		if err != nil {
+			return dbError(op, err)
+		}
+		return r.audit(ctx, tx, a, now)
+	})
+	return out, err
+}
+
+func (r *Repository) getPractitioner(ctx context.Context, q DB, tenant, id uuid.UUID) (Practitioner, error) {
+	p, err := scanPractitioner(q.QueryRow(ctx, `SELECT `+practitionerColumns+` FROM practitioners WHERE id = $1 AND tenant_id = $2`, id, tenant))
+	if err != nil {
+		return Practitioner{}, dbError("get practitioner "+id.String(), err)
+	}
+	return p, nil
+}
+
+// GetPractitioner returns a practitioner of the actor's tenant. The staff
+// directory is not patient data: any principal of the tenant may read it,
+// and reads are not audited.
+//
+// It returns ErrNotFound, ErrInvalid for a malformed id, ErrDenied without
+// an Actor.
+func (r *Repository) GetPractitioner(ctx context.Context, id string) (Practitioner, error) {
+	pid, err := parseID("ID", id)
+	if err != nil {
+		return Practitioner{}, err
+	}
+	a, err := newAccess(ctx, "get practitioner", rbac.ActionRead, rbac.KindUser, uuid.Nil)
+	if err != nil {
+		return Practitioner{}, err
+	}
+	return r.getPractitioner(ctx, r.db, a.tenant, pid)
+}
+
+// PractitionerByUser returns the practitioner linked to staff user userID
+// in the actor's tenant (for example the logged-in physician).
+//
+// It returns ErrNotFound, ErrInvalid, ErrDenied without an Actor.
+func (r *Repository) PractitionerByUser(ctx context.Context, userID string) (Practitioner, error) {
+	uid, err := parseID("UserID", userID)
+	if err != nil {
+		return Practitioner{}, err
+	}
+	a, err := newAccess(ctx, "practitioner by user", rbac.ActionRead, rbac.KindUser, uuid.Nil)
+	if err != nil {
+		return Practitioner{}, err
+	}
+	p, err := scanPractitioner(r.db.QueryRow(ctx, `SELECT `+practitionerColumns+` FROM practitioners WHERE user_id = $1 AND tenant_id = $2`, uid, a.tenant))
+	if err != nil {
+		return Practitioner{}, dbError("practitioner by user "+userID, err)
+	}
+	return p, nil
+}
+
+// ListPractitioners returns the practitioners of the actor's tenant by
+// name; with activeOnly, only the active ones. Any principal of the tenant
+// may list them (for booking, the attending physician, a patient's
+// appointments).
+//
+// It returns ErrDenied without an Actor.
+func (r *Repository) ListPractitioners(ctx context.Context, activeOnly bool) ([]Practitioner, error) {
+	a, err := newAccess(ctx, "list practitioners", rbac.ActionRead, rbac.KindUser, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := r.db.Query(ctx, `SELECT `+practitionerColumns+` FROM practitioners
+WHERE tenant_id = $1 AND (active OR NOT $2) ORDER BY name, id`, a.tenant, activeOnly)
+	if err != nil {
+		return nil, dbError("list practitioners", err)
+	}
+	defer rows.Close()
+	var out []Practitioner
+	for rows.Next() {
+		p, err := scanPractitioner(rows)
+		if err != nil {
+			return nil, dbError("list practitioners", err)
+		}
+		out = append(out, p)
+	}
+	return out, dbError("list practitioners", rows.Err())
+}

@@ -1,0 +1,215 @@
+package ehr
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/historiaehr/historia/rbac"
+)
+
+// StatusEnteredInError marks a record entered by mistake. The record and
+// its history stay; readers show it struck through.
+const StatusEnteredInError = "entered-in-error"
+
+// table describes a versioned patient table.
+type table struct {
+	name  string
+	idCol string
+	kind  rbac.Kind
+}
+
+var (
+	tPatients     = table{"patients", "patient_id", rbac.KindDemographics}
+	tEncounters   = table{"encounters", "id", rbac.KindEncounter}
+	tAppointments = table{"appointments", "id", rbac.KindAppointment}
+	tCareTeam     = table{"care_team_members", "id", rbac.KindCareTeam}
+	tNotes        = table{"clinical_notes", "id", rbac.KindNote}
+	tConditions   = table{"conditions", "id", rbac.KindCondition}
+	tAllergies    = table{"allergies", "id", rbac.KindAllergy}
+	tMedications  = table{"medication_requests", "id", rbac.KindMedication}
+	tObservations = table{"observations", "id", rbac.KindObservation}
+)
+
+// tableOf returns the table that holds records of kind k.
+func tableOf(k rbac.Kind) (table, bool) {
+	for _, t := range []table{tPatients, tEncounters, tAppointments, tCareTeam, tNotes, tConditions,
+		tAllergies, tMedications, tObservations} {
+		if t.kind == k {
+			return t, true
+		}
+	}
+	switch k {
+	case rbac.KindContact:
+		return tPatients, true
+	case rbac.KindAdmission:
+		return tEncounters, true
+	}
+	return table{}, false
+}
+
+// write runs mutation (an INSERT or UPDATE of t that affects one row, with
+// no RETURNING clause), stores a snapshot of the new row in record_versions
+// in the same statement, and returns the new version. An UPDATE that
+// matches no row makes write look the record up: ErrNotFound when it does
+// not exist, ErrConflict when its version moved on. The mutation's first
+// three arguments must be patient id, record id and tenant id.
+func write(ctx context.Context, tx pgx.Tx, op string, t table, mutation string, args ...any) (int, error) {
+	// RETURNING * on purpose: the snapshot is the whole row, whatever
+	// columns later migrations add.
+	q := `WITH u AS (` + mutation + ` RETURNING *)
+INSERT INTO record_versions (tenant_id, patient_id, kind, record_id, version, data, changed_at, changed_by, reason)
+SELECT u.tenant_id, u.patient_id, '` + t.kind.String() + `', u.` + t.idCol + `, u.version, to_jsonb(u), u.updated_at, u.updated_by, u.change_reason
+FROM u RETURNING version`
+	var v int
+	err := tx.QueryRow(ctx, q, args...).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		var cur int
+		err = tx.QueryRow(ctx, `SELECT version FROM `+t.name+` WHERE patient_id = $1 AND `+t.idCol+` = $2 AND tenant_id = $3`,
+			args[0], args[1], args[2]).Scan(&cur)
+		if err == nil {
+			return 0, fmt.Errorf("ehr: %s %s: %w: version is %d", op, args[1], ErrConflict, cur)
+		}
+	}
+	if err != nil {
+		return 0, dbError(fmt.Sprintf("%s %v", op, args[1]), err)
+	}
+	return v, nil
+}
+
+// Version is one version of a record, as stored by a write.
+type Version struct {
+	Kind     rbac.Kind
+	RecordID string
+	Version  int
+	// Data is the record's row as JSON, with the table's column names.
+	Data      json.RawMessage
+	ChangedAt time.Time
+	ChangedBy string
+	// Reason is the change reason (amendment, entered-in-error), if any.
+	Reason string
+}
+
+const historySQL = `SELECT version, data, changed_at, changed_by, reason FROM record_versions
+WHERE patient_id = $1 AND kind = $2 AND record_id = $3 AND tenant_id = $4 ORDER BY version`
+
+// History returns every version of the record id of kind k belonging to
+// patientID, oldest first. For the patient's demographics, id is the
+// patient id (and k is rbac.KindDemographics).
+//
+// It returns ErrNotFound when the record does not exist, ErrDenied when
+// the actor may not read records of kind k of this patient, ErrInvalid for
+// a malformed id or a kind without records.
+func (r *Repository) History(ctx context.Context, k rbac.Kind, patientID, id string) ([]Version, error) {
+	const op = "history"
+	t, ok := tableOf(k)
+	if !ok {
+		return nil, &ValidationError{Fields: []FieldError{{"Kind", "has no versioned records"}}}
+	}
+	pid, err := parseID("PatientID", patientID)
+	if err != nil {
+		return nil, err
+	}
+	rid, err := parseID("ID", id)
+	if err != nil {
+		return nil, err
+	}
+	a, err := newAccess(ctx, op, rbac.ActionRead, k, pid)
+	if err != nil {
+		return nil, err
+	}
+	a.record = id
+	var out []Version
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, historySQL, pid, t.kind.String(), rid, a.tenant)
+		if err != nil {
+			return dbError(op, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			v := Version{Kind: k, RecordID: id}
+			var data []byte
+			if err := rows.Scan(&v.Version, &data, &v.ChangedAt, &v.ChangedBy, &v.Reason); err != nil {
+				return dbError(op, err)
+			}
+			v.Data, v.ChangedAt = data, v.ChangedAt.UTC()
+			out = append(out, v)
+		}
+		if err := rows.Err(); err != nil {
+			return dbError(op, err)
+		}
+		if len(out) == 0 {
+			return fmt.Errorf("ehr: %s %s: %w", op, id, ErrNotFound)
+		}
+		return r.audit(ctx, tx, a, r.clock())
+	})
+	return out, err
+}
+
+// RecordRef names one version of a record: its kind, patient, id and the
+// version the caller read.
+type RecordRef struct {
+	Kind      rbac.Kind
+	PatientID string
+	ID        string
+	Version   int
+}
+
+// MarkEnteredInError marks a clinical record (encounter, appointment, care
+// team membership, note, condition, allergy, medication request,
+// observation, or the patient's demographics) as entered in error, with a
+// reason. The record is kept with status StatusEnteredInError as a new
+// version; nothing is deleted. It returns the new version.
+//
+// It returns ErrInvalid without a reason or with a malformed reference,
+// ErrNotFound, ErrConflict when ref.Version is stale, ErrDenied when the
+// actor may not update records of that kind for this patient.
+func (r *Repository) MarkEnteredInError(ctx context.Context, ref RecordRef, reason string) (int, error) {
+	const op = "mark entered in error"
+	var v validator
+	t, ok := tableOf(ref.Kind)
+	v.check(ok, "Kind", "has no versioned records")
+	pid, perr := uuid.Parse(ref.PatientID)
+	v.check(perr == nil, "PatientID", "must be a UUID")
+	rid, rerr := uuid.Parse(ref.ID)
+	v.check(rerr == nil, "ID", "must be a UUID")
+	v.check(ref.Version > 0, "Version", "must be the version read")
+	v.check(len([]rune(trim(reason))) >= 3, "Reason", "is required")
+	if err := v.err(); err != nil {
+		return 0, err
+	}
+	a, err := newAccess(ctx, op, rbac.ActionUpdate, ref.Kind, pid)
+	if err != nil {
+		return 0, err
+	}
+	a.record = ref.ID
+	var nv int
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := r.authorize(ctx, tx, op, a); err != nil {
+			return err
+		}
+		var err error
+		nv, err = write(ctx, tx, op, t, `UPDATE `+t.name+` SET status = '`+StatusEnteredInError+`', change_reason = $5,
+  version = version + 1, updated_at = $6, updated_by = $7
+WHERE patient_id = $1 AND `+t.idCol+` = $2 AND tenant_id = $3 AND version = $4`,
+			pid, rid, a.tenant, ref.Version, trim(reason), r.clock(), a.actor.Principal.UserID)
+		if err != nil {
+			return err
+		}
+		if t.name == "appointments" {
+			if err := releaseSlots(ctx, tx, op, a, rid); err != nil {
+				return err
+			}
+		}
+		return r.audit(ctx, tx, a, r.clock())
+	})
+	return nv, err
+}
