@@ -1,0 +1,19 @@
+package auth
+
+import "time"
+
+// Clock tells the time. Tests inject a fake one; nil means the system clock.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+func clockOr(c Clock) Clock {
+	if c == nil {
+		return systemClock{}
+	}
+	return c
+}
