@@ -3,7 +3,8 @@
 # (debootstrap + docker import), with the environment interface of the
 # official postgres image: POSTGRES_PASSWORD, POSTGRES_USER, POSTGRES_DB,
 # port 5432. For machines that can reach Debian's mirror but no image
-# registry. An image already present is reused unless --force is given.
+# registry. An image already present is reused unless --force is given or
+# it was built by another version of this script or its entrypoint.
 #
 #   internal/pgimage/build.sh [--force] [IMAGE]     (default historia/postgres:15-bookworm)
 #
@@ -17,7 +18,11 @@ mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 suite="${DEBIAN_SUITE:-bookworm}"
 here="$(cd "$(dirname "$0")" && pwd)"
 
-if [ "$force" = 0 ] && docker image inspect "$image" >/dev/null 2>&1; then
+# The image is labelled with a hash of this script and the entrypoint, so
+# an image built by an older version of them is rebuilt.
+hash="$(cat "$here/build.sh" "$here/docker-entrypoint.sh" | sha256sum | cut -c1-16)"
+have="$(docker image inspect -f '{{index .Config.Labels "org.historiaehr.pgimage"}}' "$image" 2>/dev/null || true)"
+if [ "$force" = 0 ] && [ "$have" = "$hash" ]; then
 	echo "pgimage: $image already present"
 	exit 0
 fi
@@ -52,5 +57,6 @@ tar -C "$root" -c . | docker import \
 	--change 'EXPOSE 5432' \
 	--change 'ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]' \
 	--change 'CMD ["postgres"]' \
+	--change "LABEL org.historiaehr.pgimage=$hash" \
 	- "$image" >/dev/null
 echo "pgimage: built $image"

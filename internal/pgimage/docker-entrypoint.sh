@@ -7,6 +7,18 @@ set -euo pipefail
 
 PGBIN=/usr/lib/postgresql/15/bin
 export PGDATA="${PGDATA:-/var/lib/postgresql/data}"
+# VAR_FILE reads VAR from a file (Docker and Kubernetes secrets), as the
+# official image does.
+for var in POSTGRES_PASSWORD POSTGRES_USER POSTGRES_DB POSTGRES_INITDB_ARGS; do
+	file_var="${var}_FILE"
+	if [ -n "${!file_var:-}" ]; then
+		if [ -n "${!var:-}" ]; then
+			echo "error: both $var and $file_var are set (but are exclusive)" >&2
+			exit 1
+		fi
+		export "$var"="$(<"${!file_var}")"
+	fi
+done
 POSTGRES_USER="${POSTGRES_USER:-postgres}"
 POSTGRES_DB="${POSTGRES_DB:-$POSTGRES_USER}"
 
