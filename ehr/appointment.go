@@ -338,6 +338,25 @@ type AppointmentEntry struct {
 	FamilyNames string
 }
 
+const appointmentEntryColumns = `a.id, a.tenant_id, a.patient_id, a.practitioner_id, a.starts_at, a.ends_at, a.status,
+  a.reason, a.version, a.created_at, a.updated_at, p.given_names, p.family_names`
+
+// patientAppointmentsSQL lists one patient's appointments: both tables
+// are filtered on the patient, a single-shard query on Citus.
+const patientAppointmentsSQL = `SELECT ` + appointmentEntryColumns + `
+FROM appointments a JOIN patients p ON p.patient_id = a.patient_id
+WHERE a.patient_id = $2 AND p.patient_id = $2 AND a.tenant_id = $1 AND p.tenant_id = $1
+  AND a.starts_at >= $3 AND a.starts_at < $4 AND ($5 OR a.status NOT IN ('cancelled', 'entered-in-error'))
+ORDER BY a.starts_at, a.id`
+
+// agendaSQL is a practitioner's or the tenant's agenda: appointments are
+// distributed by patient, so on Citus it asks every shard.
+const agendaSQL = `/* fanout: agenda */ SELECT ` + appointmentEntryColumns + `
+FROM appointments a JOIN patients p ON p.patient_id = a.patient_id
+WHERE a.tenant_id = $1 AND ($2::uuid IS NULL OR a.practitioner_id = $2)
+  AND a.starts_at >= $3 AND a.starts_at < $4 AND ($5 OR a.status NOT IN ('cancelled', 'entered-in-error'))
+ORDER BY a.starts_at, a.id`
+
 // ListAppointments lists appointments ordered by start: one patient's
 // (rbac ActionRead on KindAppointment of that patient: the patient
 // themselves, the front desk, physicians), or a practitioner's or the
@@ -385,12 +404,12 @@ func (r *Repository) ListAppointments(ctx context.Context, q AppointmentQuery) (
 		if err := r.authorize(ctx, tx, op, a); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT a.id, a.tenant_id, a.patient_id, a.practitioner_id, a.starts_at, a.ends_at, a.status,
-  a.reason, a.version, a.created_at, a.updated_at, p.given_names, p.family_names
-FROM appointments a JOIN patients p ON p.patient_id = a.patient_id
-WHERE a.tenant_id = $1 AND ($2::uuid IS NULL OR a.patient_id = $2) AND ($3::uuid IS NULL OR a.practitioner_id = $3)
-  AND a.starts_at >= $4 AND a.starts_at < $5 AND ($6 OR a.status NOT IN ('cancelled', 'entered-in-error'))
-ORDER BY a.starts_at, a.id`, a.tenant, pid, pr, from, to, q.IncludeCancelled)
+		var rows pgx.Rows
+		if pid != nil {
+			rows, err = tx.Query(ctx, patientAppointmentsSQL, a.tenant, *pid, from, to, q.IncludeCancelled)
+		} else {
+			rows, err = tx.Query(ctx, agendaSQL, a.tenant, pr, from, to, q.IncludeCancelled)
+		}
 		if err != nil {
 			return dbError(op, err)
 		}

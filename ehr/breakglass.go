@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	sq "github.com/Masterminds/squirrel"
@@ -131,12 +132,20 @@ func (r *Repository) ListBreakGlass(ctx context.Context, q BreakGlassQuery) ([]B
 	if err != nil {
 		return nil, err
 	}
-	b := psql.Select(`g.id, g.tenant_id, g.patient_id, g.user_id, g.reason, g.granted_at, g.not_after, g.request_id, g.ip,
-  (SELECT count(*) FROM audit_events e WHERE e.patient_id = g.patient_id AND e.tenant_id = g.tenant_id
-     AND e.user_id = g.user_id AND e.break_glass AND e.occurred_at >= g.granted_at AND e.occurred_at <= g.not_after) - 1`).
-		From("break_glass_grants g").Where(sq.Eq{"g.tenant_id": a.tenant})
+	// The number of accesses under each grant is counted in the grant's
+	// patient's chain (colocated with the grant). With a patient, both
+	// tables are filtered on it (one shard); without, the review goes to
+	// every shard.
+	uses := `(SELECT count(*) FROM audit_events e WHERE e.patient_id = g.patient_id AND e.tenant_id = g.tenant_id
+     AND e.user_id = g.user_id AND e.break_glass AND e.occurred_at >= g.granted_at AND e.occurred_at <= g.not_after) - 1`
+	var b sq.SelectBuilder
 	if pid != nil {
-		b = b.Where(sq.Eq{"g.patient_id": *pid})
+		uses = strings.Replace(uses, "e.patient_id = g.patient_id", "e.patient_id = ?", 1)
+		b = psql.Select().Column(`g.id, g.tenant_id, g.patient_id, g.user_id, g.reason, g.granted_at, g.not_after, g.request_id, g.ip, `+uses, *pid).
+			From("break_glass_grants g").Where(sq.Eq{"g.tenant_id": a.tenant}).Where(sq.Eq{"g.patient_id": *pid})
+	} else {
+		b = psql.Select(`g.id, g.tenant_id, g.patient_id, g.user_id, g.reason, g.granted_at, g.not_after, g.request_id, g.ip, ` + uses).
+			Prefix("/* fanout: break-glass review */").From("break_glass_grants g").Where(sq.Eq{"g.tenant_id": a.tenant})
 	}
 	if q.UserID != "" {
 		b = b.Where(sq.Eq{"g.user_id": q.UserID})

@@ -112,11 +112,7 @@ func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 	}
 
 	b := &pgx.Batch{}
-	if r.noAudit {
-		b.Queue(getPatientNoAuditSQL, a.tenant, pid)
-	} else {
-		b.Queue(getPatientSQL, a.auditArgs(r.clock())...)
-	}
+	r.queueGetPatient(b, a)
 	type section struct {
 		sql  string
 		scan func(pgx.Rows) error
@@ -173,7 +169,7 @@ func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 
 	br := r.db.SendBatch(ctx, b)
 	err = func() error {
-		p, err := scanPatient(br.QueryRow())
+		p, err := r.readGetPatient(br)
 		if err != nil {
 			return err
 		}

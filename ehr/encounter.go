@@ -376,7 +376,7 @@ func (r *Repository) ListAdmissions(ctx context.Context, ward string) ([]Admissi
 		if err := r.authorize(ctx, tx, op, a); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT e.id, e.tenant_id, e.patient_id, e.class, e.status, e.practitioner_id, e.ward, e.bed,
+		rows, err := tx.Query(ctx, `/* fanout: admissions list */ SELECT e.id, e.tenant_id, e.patient_id, e.class, e.status, e.practitioner_id, e.ward, e.bed,
   e.reason, e.disposition, e.started_at, e.ended_at, e.version, e.created_at, e.updated_at, p.given_names, p.family_names
 FROM encounters e JOIN patients p ON p.patient_id = e.patient_id
 WHERE e.tenant_id = $1 AND e.class = 'inpatient' AND e.status = 'in-progress' AND ($2 = '' OR e.ward = $2)

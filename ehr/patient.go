@@ -160,6 +160,20 @@ func scanPatient(row pgx.Row) (Patient, error) {
 	return p, err
 }
 
+// patientsByIdentifier returns the patients of tenant that have an
+// identifier (the document or another) with value.
+func patientsByIdentifier(ctx context.Context, q DB, tenant uuid.UUID, value string) ([]uuid.UUID, error) {
+	rows, err := q.Query(ctx, `SELECT patient_id FROM patient_identifiers WHERE value = $1 AND tenant_id = $2`, value, tenant)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if ids == nil {
+		ids = []uuid.UUID{}
+	}
+	return ids, err
+}
+
 const insertIdentifierSQL = `INSERT INTO patient_identifiers (tenant_id, system, value, patient_id) VALUES ($1, $2, $3, $4)`
 const deleteIdentifierSQL = `DELETE FROM patient_identifiers WHERE tenant_id = $1 AND system = $2 AND value = $3 AND patient_id = $4`
 
@@ -193,7 +207,7 @@ func (r *Repository) RegisterPatient(ctx context.Context, p Patient) (Patient, e
 				return dbError(op+" "+id.String()+": identifier "+ident.System, err)
 			}
 		}
-		_, err := write(ctx, tx, op, tPatients, `INSERT INTO patients (patient_id, tenant_id, document_type, document_number,
+		_, err := writeKeyed(ctx, tx, op, tPatients, id, id, a.tenant, `INSERT INTO patients (patient_id, tenant_id, document_type, document_number,
   identifiers, given_names, family_names, search_name, sort_key, birth_date, sex, phone, email, address, emergency_name,
   emergency_phone, emergency_relationship, status, change_reason, version, created_at, updated_at, updated_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'active', '', 1, $18, $18, $19)`,
@@ -212,21 +226,61 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 	return p, nil
 }
 
-// getPatientSQL reads a patient and, in the same statement, appends the
-// audit event of the read to the patient's chain ($1 tenant, $2 patient,
-// $3.. the audit arguments). The event is only written when the patient
-// exists in the tenant.
-var getPatientSQL = `WITH p AS (SELECT ` + patientColumns + ` FROM patients WHERE patient_id = $2 AND tenant_id = $1),
-` + auditHeadCTE(true) + `,
-e AS (` + auditInsert + `)
-SELECT ` + patientColumns + ` FROM p`
+// The audited read of a patient is three statements sent in one round
+// trip (a pgx.Batch, one implicit transaction): the row, then the audit
+// append (auditHeadSQL, auditEventSQL) made conditional on the patient
+// existing in the tenant, so a read of an unknown id writes nothing. Each
+// statement filters every table it touches on patient_id = $2, so on
+// Citus each is a single-shard router statement. Arguments: auditArgs,
+// split by headArgs and eventArgs ($1 tenant, $2 patient).
+const (
+	getPatientNoAuditSQL = `SELECT ` + patientColumns + ` FROM patients WHERE patient_id = $2 AND tenant_id = $1`
 
-const getPatientNoAuditSQL = `SELECT ` + patientColumns + ` FROM patients WHERE patient_id = $2 AND tenant_id = $1`
+	getPatientHeadSQL = `INSERT INTO audit_heads AS ah (tenant_id, patient_id, seq, prev_hash, hash)
+SELECT p.tenant_id, p.patient_id, 1, '\x', sha256(int8send(1::bigint) || $3::bytea)
+FROM patients p WHERE p.patient_id = $2 AND p.tenant_id = $1
+ON CONFLICT (patient_id) DO UPDATE
+  SET seq = ah.seq + 1, prev_hash = ah.hash, hash = sha256(ah.hash || int8send(ah.seq + 1) || $3::bytea)`
+
+	getPatientEventSQL = `INSERT INTO audit_events (tenant_id, patient_id, seq, id, occurred_at, user_id, roles, action, kind,
+  record_id, outcome, rule, break_glass, reason, request_id, ip, prev_hash, hash)
+SELECT h.tenant_id, h.patient_id, h.seq, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, h.prev_hash, h.hash
+FROM audit_heads h JOIN patients p ON p.patient_id = h.patient_id AND p.tenant_id = h.tenant_id
+WHERE h.patient_id = $2 AND p.patient_id = $2 AND h.tenant_id = $1`
+)
+
+// queueGetPatient queues the (audited unless noAudit) read of a's patient
+// on b; readGetPatient reads its results.
+func (r *Repository) queueGetPatient(b *pgx.Batch, a *access) {
+	if r.noAudit {
+		b.Queue(getPatientNoAuditSQL, a.tenant, a.patient)
+		return
+	}
+	args := a.auditArgs(r.clock())
+	b.Queue(getPatientNoAuditSQL, args[0], args[1])
+	b.Queue(getPatientHeadSQL, headArgs(args)...)
+	b.Queue(getPatientEventSQL, eventArgs(args)...)
+}
+
+func (r *Repository) readGetPatient(br pgx.BatchResults) (Patient, error) {
+	p, err := scanPatient(br.QueryRow())
+	if err != nil || r.noAudit {
+		return p, err
+	}
+	if _, err := br.Exec(); err != nil {
+		return p, err
+	}
+	tag, err := br.Exec()
+	if err == nil && tag.RowsAffected() != 1 {
+		err = fmt.Errorf("audit event not written (%d rows)", tag.RowsAffected())
+	}
+	return p, err
+}
 
 // GetPatient returns the demographics of patient id in the actor's tenant.
-// The read is audited in the same statement (one round trip when the
-// policy allows it without care-team facts, as for a physician, a clerk
-// or the patient).
+// The read is audited in the same transaction and the same round trip
+// (one round trip in all when the policy allows it without care-team
+// facts, as for a physician, a clerk or the patient).
 //
 // It returns ErrNotFound, ErrInvalid for a malformed id, ErrDenied unless
 // the actor may read demographics of this patient.
@@ -244,11 +298,12 @@ func (r *Repository) GetPatient(ctx context.Context, id string) (Patient, error)
 	if err := r.authorize(ctx, r.db, op, a); err != nil {
 		return Patient{}, err
 	}
-	var p Patient
-	if r.noAudit {
-		p, err = scanPatient(r.db.QueryRow(ctx, getPatientNoAuditSQL, a.tenant, pid))
-	} else {
-		p, err = scanPatient(r.db.QueryRow(ctx, getPatientSQL, a.auditArgs(r.clock())...))
+	b := &pgx.Batch{}
+	r.queueGetPatient(b, a)
+	br := r.db.SendBatch(ctx, b)
+	p, err := r.readGetPatient(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
 		return Patient{}, dbError(op+" "+id, err)
@@ -474,12 +529,14 @@ func (r *Repository) SearchPatients(ctx context.Context, q PatientQuery) (Patien
 	if err != nil {
 		return PatientPage{}, err
 	}
+	doc := strings.ToUpper(strings.ReplaceAll(trim(q.DocumentNumber), " ", ""))
 	b := psql.Select(patientColumns).From("patients").Where(sq.Eq{"tenant_id": a.tenant})
+	if doc == "" {
+		// Without a document number the search goes to every shard.
+		b = b.Prefix("/* fanout: patient search */")
+	}
 	for _, w := range strings.Fields(fold(q.Name)) {
 		b = b.Where("search_name LIKE ?", "% "+likeEscape(w)+"%")
-	}
-	if doc := strings.ToUpper(strings.ReplaceAll(trim(q.DocumentNumber), " ", "")); doc != "" {
-		b = b.Where("patient_id IN (SELECT i.patient_id FROM patient_identifiers i WHERE i.tenant_id = ? AND i.value = ?)", a.tenant, doc)
 	}
 	if !q.BirthDate.IsZero() {
 		y, m, d := q.BirthDate.Date()
@@ -491,15 +548,27 @@ func (r *Repository) SearchPatients(ctx context.Context, q PatientQuery) (Patien
 	if q.Cursor != "" {
 		b = b.Where("(sort_key, patient_id) > (?, ?)", cur.Key, cur.ID)
 	}
-	sqlText, args, err := b.Column("sort_key").OrderBy("sort_key", "patient_id").Limit(uint64(limit + 1)).ToSql()
-	if err != nil {
-		return PatientPage{}, fmt.Errorf("ehr: %s: build query: %w", op, err)
-	}
+	b = b.Column("sort_key").OrderBy("sort_key", "patient_id").Limit(uint64(limit + 1))
 	var page PatientPage
 	var lastKey string
 	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
 		if err := r.authorize(ctx, tx, op, a); err != nil {
 			return err
+		}
+		qb := b
+		if doc != "" {
+			// The number is looked up first, in the table distributed by
+			// value (one shard), then only the patients it names are read
+			// (their shards): no fan-out.
+			ids, err := patientsByIdentifier(ctx, tx, a.tenant, doc)
+			if err != nil {
+				return dbError(op, err)
+			}
+			qb = qb.Where("patient_id = ANY(?)", ids)
+		}
+		sqlText, args, err := qb.ToSql()
+		if err != nil {
+			return fmt.Errorf("ehr: %s: build query: %w", op, err)
 		}
 		rows, err := tx.Query(ctx, sqlText, args...)
 		if err != nil {
@@ -555,7 +624,7 @@ func (r *Repository) MyPatients(ctx context.Context) ([]Patient, error) {
 		if err := r.authorize(ctx, tx, op, a); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT `+patientColumns+` FROM patients
+		rows, err := tx.Query(ctx, `/* fanout: my patients */ SELECT `+patientColumns+` FROM patients
 WHERE tenant_id = $1 AND patient_id IN (
   SELECT c.patient_id FROM care_team_members c
   WHERE c.tenant_id = $1 AND c.user_id = $2 AND c.status = 'active' AND c.starts_at <= $3 AND (c.ends_at IS NULL OR c.ends_at > $3))

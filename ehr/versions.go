@@ -3,12 +3,13 @@ package ehr
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/historiaehr/historia/rbac"
 )
@@ -55,31 +56,70 @@ func tableOf(k rbac.Kind) (table, bool) {
 
 // write runs mutation (an INSERT or UPDATE of t that affects one row, with
 // no RETURNING clause), stores a snapshot of the new row in record_versions
-// in the same statement, and returns the new version. An UPDATE that
+// in the same round trip, and returns the new version. An UPDATE that
 // matches no row makes write look the record up: ErrNotFound when it does
 // not exist, ErrConflict when its version moved on. The mutation's first
-// three arguments must be patient id, record id and tenant id.
+// three arguments must be patient id, record id and tenant id, and an
+// UPDATE's fourth the version read.
+//
+// The mutation and the snapshot are two statements in one pgx.Batch, each
+// filtered on patient_id, so each is a single-shard router statement on
+// Citus (a modifying CTE feeding an INSERT, the obvious single statement,
+// is not: Citus's router planner refuses CTEs in INSERTs). The snapshot
+// copies the row at the version the mutation wrote; if the mutation wrote
+// nothing, the snapshot finds no row at that version, or finds a version
+// another writer made and already snapshotted (ON CONFLICT DO NOTHING),
+// and write reports ErrConflict or ErrNotFound. A mutation that wrote a
+// row without its snapshot is an error.
 func write(ctx context.Context, tx pgx.Tx, op string, t table, mutation string, args ...any) (int, error) {
-	// RETURNING * on purpose: the snapshot is the whole row, whatever
-	// columns later migrations add.
-	q := `WITH u AS (` + mutation + ` RETURNING *)
-INSERT INTO record_versions (tenant_id, patient_id, kind, record_id, version, data, changed_at, changed_by, reason)
-SELECT u.tenant_id, u.patient_id, '` + t.kind.String() + `', u.` + t.idCol + `, u.version, to_jsonb(u), u.updated_at, u.updated_by, u.change_reason
-FROM u RETURNING version`
-	var v int
-	err := tx.QueryRow(ctx, q, args...).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		var cur int
-		err = tx.QueryRow(ctx, `SELECT version FROM `+t.name+` WHERE patient_id = $1 AND `+t.idCol+` = $2 AND tenant_id = $3`,
-			args[0], args[1], args[2]).Scan(&cur)
-		if err == nil {
-			return 0, fmt.Errorf("ehr: %s %s: %w: version is %d", op, args[1], ErrConflict, cur)
+	return writeKeyed(ctx, tx, op, t, args[0], args[1], args[2], mutation, args...)
+}
+
+// writeKeyed is write for a mutation whose arguments do not start with
+// patient id, record id and tenant id (an INSERT): they are given apart.
+func writeKeyed(ctx context.Context, tx pgx.Tx, op string, t table, pid, rid, tenant any, mutation string, args ...any) (int, error) {
+	next := 1
+	if strings.HasPrefix(strings.TrimSpace(mutation), "UPDATE") {
+		v, ok := args[3].(int)
+		if !ok {
+			panic("ehr: write: an UPDATE's fourth argument must be the version read")
 		}
+		next = v + 1
+	}
+	// to_jsonb(t) on purpose: the snapshot is the whole row, whatever
+	// columns later migrations add.
+	snapshot := `INSERT INTO record_versions (tenant_id, patient_id, kind, record_id, version, data, changed_at, changed_by, reason)
+SELECT r.tenant_id, r.patient_id, '` + t.kind.String() + `', r.` + t.idCol + `, r.version, to_jsonb(r), r.updated_at, r.updated_by, r.change_reason
+FROM ` + t.name + ` r WHERE r.patient_id = $1 AND r.` + t.idCol + ` = $2 AND r.tenant_id = $3 AND r.version = $4
+ON CONFLICT DO NOTHING`
+	b := &pgx.Batch{}
+	b.Queue(mutation, args...)
+	b.Queue(snapshot, pid, rid, tenant, next)
+	br := tx.SendBatch(ctx, b)
+	mtag, err := br.Exec()
+	var stag pgconn.CommandTag
+	if err == nil {
+		stag, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
-		return 0, dbError(fmt.Sprintf("%s %v", op, args[1]), err)
+		return 0, dbError(fmt.Sprintf("%s %v", op, rid), err)
 	}
-	return v, nil
+	if mtag.RowsAffected() == 1 && stag.RowsAffected() == 1 {
+		return next, nil
+	}
+	if mtag.RowsAffected() != 0 {
+		return 0, fmt.Errorf("ehr: %s %v: %d rows written, %d snapshots", op, rid, mtag.RowsAffected(), stag.RowsAffected())
+	}
+	var cur int
+	err = tx.QueryRow(ctx, `SELECT version FROM `+t.name+` WHERE patient_id = $1 AND `+t.idCol+` = $2 AND tenant_id = $3`,
+		pid, rid, tenant).Scan(&cur)
+	if err == nil {
+		return 0, fmt.Errorf("ehr: %s %s: %w: version is %d", op, rid, ErrConflict, cur)
+	}
+	return 0, dbError(fmt.Sprintf("%s %v", op, rid), err)
 }
 
 // Version is one version of a record, as stored by a write.

@@ -1,0 +1,252 @@
+package citus_test
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/historiaehr/historia/citus"
+	"github.com/historiaehr/historia/ehr"
+	"github.com/historiaehr/historia/ehr/ehrtest"
+)
+
+// TestClusterEHR distributes the real ehr schema on the cluster and runs
+// the main ehr scenarios on it: Migrate, Check, Apply, Apply again (no
+// change), registration of patients, a chart, searches, the audit chains;
+// every statement the repository sent for one patient is EXPLAINed and
+// must be a single-shard router query, and the rows must be on both
+// workers. It skips, like TestCluster, without a cluster.
+func TestClusterEHR(t *testing.T) {
+	coordURL, started := citusCoordinator(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	schema := randName("historia_ehr_")
+	admin := connect(t, coordURL)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Logf("drop schema %s: %v", schema, err)
+		}
+	})
+	cfg, err := pgx.ParseConfig(coordURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["search_path"] = schema
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+
+	// Migrate, Check, Apply, Apply again, on a connection of their own.
+	if err := ehr.Migrate(ctx, conn); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	plan := ehr.DistributionPlan()
+	if vs, err := citus.Check(ctx, conn, plan); err != nil {
+		t.Fatalf("Check() = %v, %v", vs, err)
+	}
+	rep, err := citus.Apply(ctx, conn, plan)
+	if err != nil {
+		t.Fatalf("Apply() = %v\n%v", err, rep)
+	}
+	t.Logf("first Apply:\n%v", rep)
+	want := len(plan.Reference) + len(plan.Distributed)
+	if !rep.Citus || len(rep.Tables) != want {
+		t.Fatalf("Apply() report = %v; want %d tables", rep, want)
+	}
+	for _, r := range rep.Tables {
+		if r.Outcome != citus.Created {
+			t.Errorf("%s: %v, want created", r.Table, r.Outcome)
+		}
+	}
+	if rep, err = citus.Apply(ctx, conn, plan); err != nil || rep.Changed() {
+		t.Fatalf("second Apply() = %v, %v; want every table skipped", rep, err)
+	}
+
+	// The repository on a pool that records what it sends.
+	rec := &ehrtest.Recorder{}
+	pool := ehrtest.OpenWith(t, coordURL, func(c *pgxpool.Config) {
+		c.ConnConfig.RuntimeParams["search_path"] = schema
+		c.ConnConfig.Tracer = rec
+	})
+	h := ehrtest.NewHospital(t, pool)
+	adm, med, aud := h.As(h.Admisionista), h.As(h.Medico), h.As(h.Auditor)
+	var patients []ehr.Patient
+	for range 24 {
+		patients = append(patients, h.NewPatient(t))
+	}
+	p := patients[0]
+	enc, err := h.Repo.Admit(adm, ehr.Admission{PatientID: p.ID, AttendingID: h.Practitioner.ID, Ward: "Medicina", Bed: "4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Repo.CreateNote(med, ehr.Note{PatientID: p.ID, EncounterID: enc.ID, Title: "Ingreso", Body: "Paciente estable."}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Repo.RecordCondition(med, ehr.Condition{PatientID: p.ID, Code: "I10", Display: "Hipertensión esencial"}); err != nil {
+		t.Fatal(err)
+	}
+	hr := 80.0
+	if _, err := h.Repo.RecordObservations(med, p.ID, []ehr.Observation{{Category: ehr.CategoryVitalSigns, Code: ehr.CodeHeartRate, Value: &hr, Unit: "/min"}}); err != nil {
+		t.Fatal(err)
+	}
+	if page, err := h.Repo.SearchPatients(adm, ehr.PatientQuery{DocumentNumber: p.DocumentNumber}); err != nil || len(page.Patients) != 1 {
+		t.Fatalf("search by document = %+v, %v", page.Patients, err)
+	}
+	if page, err := h.Repo.SearchPatients(adm, ehr.PatientQuery{Name: "jose"}); err != nil || len(page.Patients) == 0 {
+		t.Fatalf("search by name = %d, %v", len(page.Patients), err)
+	}
+	if _, err := h.Repo.ListAdmissions(adm, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	// GetPatient and the chart: every statement is a router query.
+	rec.Reset()
+	if _, err := h.Repo.GetPatient(med, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	getPatient := rec.Statements()
+	rec.Reset()
+	c, err := h.Repo.Chart(med, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Notes) != 1 || len(c.Conditions) != 1 || len(c.Observations) != 1 {
+		t.Fatalf("chart: %d notes, %d conditions, %d observations", len(c.Notes), len(c.Conditions), len(c.Observations))
+	}
+	chart := rec.Statements()
+	for _, set := range []struct {
+		name  string
+		stmts []ehrtest.Statement
+	}{{"GetPatient", getPatient}, {"Chart", chart}} {
+		n := 0
+		for _, st := range set.stmts {
+			if len(ehrtest.PatientTablesIn(st.SQL)) == 0 {
+				continue
+			}
+			n++
+			plan := explainArgs(t, conn, st)
+			if !singleTask(plan) {
+				t.Errorf("%s: statement is not a single-shard router query:\n%s\n%s", set.name, st.SQL, plan)
+			}
+			if n == 1 {
+				t.Logf("%s main read plan:\n%s", set.name, plan)
+			}
+		}
+		if n < 3 {
+			t.Errorf("%s sent %d statements on patient tables; want the read and the audit append", set.name, n)
+		}
+	}
+
+	// The audit chains verify, on the patient's shard and the tenant's.
+	for _, chain := range []string{p.ID, h.Tenant.ID} {
+		st, err := h.Repo.VerifyChain(aud, chain)
+		if err != nil {
+			t.Fatalf("VerifyChain(%s): %v", chain, err)
+		}
+		if st.Events == 0 {
+			t.Errorf("VerifyChain(%s): no events", chain)
+		}
+	}
+
+	// Every other statement sent for one patient is a router query too;
+	// the documented fan-outs are not checked.
+	seen := map[string]bool{}
+	for _, st := range rec.Statements() {
+		if fanout, _ := ehrtest.Routing(st.SQL); fanout != "" || seen[st.SQL] || len(ehrtest.PatientTablesIn(st.SQL)) == 0 {
+			continue
+		}
+		seen[st.SQL] = true
+		if plan := explainArgs(t, conn, st); !singleTask(plan) {
+			t.Errorf("statement is not a single-shard router query:\n%s\n%s", st.SQL, plan)
+		}
+	}
+
+	// The rows are on the workers, spread over both.
+	for _, table := range []string{"patients", "audit_events"} {
+		perNode := rowsPerNode(t, conn, table)
+		var total int64
+		for _, n := range perNode {
+			total += n
+		}
+		if total == 0 {
+			t.Errorf("%s: no rows on the shards", table)
+		}
+		if want := 2; started && len(perNode) < want {
+			t.Errorf("%s on %d node(s) %v, want %d", table, len(perNode), perNode, want)
+		}
+		t.Logf("%s rows per node: %v", table, perNode)
+	}
+}
+
+// explainArgs EXPLAINs a recorded statement with its arguments, sent
+// with the simple protocol so that Citus plans it with the values.
+func explainArgs(tb testing.TB, conn *pgx.Conn, st ehrtest.Statement) string {
+	tb.Helper()
+	args := append([]any{pgx.QueryExecModeSimpleProtocol}, st.Args...)
+	rows, err := conn.Query(context.Background(), "EXPLAIN "+st.SQL, args...)
+	if err != nil {
+		tb.Fatalf("EXPLAIN %s: %v", st.SQL, err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		tb.Fatalf("EXPLAIN %s: %v", st.SQL, err)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// singleTask reports whether a Citus plan runs as one task on one shard:
+// every "Task Count" of the plan is 1 and nothing is pulled through the
+// coordinator or repartitioned.
+func singleTask(plan string) bool {
+	counts := taskCountRE.FindAllStringSubmatch(plan, -1)
+	for _, c := range counts {
+		if c[1] != "1" {
+			return false
+		}
+	}
+	return len(counts) > 0 && !strings.Contains(plan, "pull to coordinator") && !strings.Contains(plan, "repartition")
+}
+
+var taskCountRE = regexp.MustCompile(`Task Count: (\d+)`)
+
+// rowsPerNode counts the rows of table on each node holding its shards.
+func rowsPerNode(tb testing.TB, conn *pgx.Conn, table string) map[string]int64 {
+	tb.Helper()
+	rows, err := conn.Query(context.Background(), `SELECT nodename, nodeport, sum(result::bigint)
+		FROM run_command_on_placements($1::text::regclass, 'SELECT count(*) FROM %s')
+		WHERE success GROUP BY 1, 2 ORDER BY 1, 2`, table)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var host string
+		var port int32
+		var count int64
+		if err := rows.Scan(&host, &port, &count); err != nil {
+			tb.Fatal(err)
+		}
+		if count > 0 {
+			out[fmt.Sprintf("%s:%d", host, port)] = count
+		}
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
