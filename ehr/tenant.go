@@ -42,6 +42,27 @@ func (r *Repository) CreateTenant(ctx context.Context, name string) (Tenant, err
 	return t, nil
 }
 
+// ListTenants returns every tenant of the database, oldest first. Like
+// CreateTenant it is an operator's step (setup commands, audit
+// verification across tenants), needs no Actor and is not authorized by
+// the policy; do not expose it to tenant users. Tenant rows hold no
+// patient data.
+func (r *Repository) ListTenants(ctx context.Context) ([]Tenant, error) {
+	rows, err := r.db.Query(ctx, `SELECT id::text, name, created_at FROM tenants ORDER BY created_at, id`)
+	if err != nil {
+		return nil, dbError("list tenants", err)
+	}
+	ts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Tenant, error) {
+		var t Tenant
+		err := row.Scan(&t.ID, &t.Name, &t.CreatedAt)
+		return t, err
+	})
+	if err != nil {
+		return nil, dbError("list tenants", err)
+	}
+	return ts, nil
+}
+
 // GetTenant returns the actor's tenant. Any principal of the tenant may
 // read it.
 //
