@@ -1,0 +1,235 @@
+// Package demo seeds the demo hospital of `historia demo`: one tenant,
+// one user per role, practitioners, and synthetic patients with Spanish
+// names, admissions and vital signs.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/historiaehr/historia/auth"
+	"github.com/historiaehr/historia/ehr"
+	"github.com/historiaehr/historia/rbac"
+)
+
+// HospitalName is the demo tenant's name.
+const HospitalName = "Hospital Demo"
+
+// Roles are the demo users, one per role; each username is its role.
+var Roles = []string{"paciente", "medico", "admisionista", "secretaria", "admin", "auditor"}
+
+// SecondMedico is the username of the demo's second physician (role
+// medico, same password), who has an agenda but no patients in care.
+const SecondMedico = "medico2"
+
+// Result is what Seed made.
+type Result struct {
+	TenantID  string
+	PatientID string // the "paciente" user's chart
+	Patients  int
+}
+
+// Find returns the demo tenant of an already seeded database, or "".
+func Find(ctx context.Context, pool *pgxpool.Pool) (string, error) {
+	var id string
+	err := pool.QueryRow(ctx, "SELECT id::text FROM tenants WHERE name = $1 ORDER BY created_at LIMIT 1", HospitalName).Scan(&id)
+	if err != nil && err.Error() == "no rows in result set" {
+		return "", nil
+	}
+	return id, err
+}
+
+// Seed creates the demo hospital with n patients, writing a progress bar
+// to progress. password is every demo user's password.
+func Seed(ctx context.Context, pool *pgxpool.Pool, n int, password string, progress io.Writer) (Result, error) {
+	repo := ehr.NewRepository(pool, ehr.WithAuthorizer(rbac.Default()))
+	users := auth.NewStore(pool, auth.StoreConfig{})
+	t, err := repo.CreateTenant(ctx, HospitalName)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{TenantID: t.ID}
+	people := People(2026, max(n, 1))
+	ids := map[string]string{}
+	for _, role := range Roles {
+		if role == "paciente" {
+			continue
+		}
+		u, err := users.CreateUser(ctx, auth.NewUser{Tenant: t.ID, Username: role, Password: password, Roles: []string{role}})
+		if err != nil {
+			return res, fmt.Errorf("demo user %s: %w", role, err)
+		}
+		ids[role] = u.ID
+	}
+	as := func(role string) context.Context {
+		return ehr.NewContext(ctx, ehr.Actor{Principal: rbac.Principal{UserID: ids[role], TenantID: t.ID, Roles: []string{role}}, RequestID: "demo-seed"})
+	}
+	doctor, err := repo.CreatePractitioner(as("admin"), ehr.Practitioner{UserID: ids["medico"], Name: "Dra. Elena Ruiz Navarro",
+		Specialty: "Medicina interna", License: "MED-28-1234"})
+	if err != nil {
+		return res, fmt.Errorf("demo practitioner: %w", err)
+	}
+	// A second physician, so the agenda has someone to choose between.
+	u2, err := users.CreateUser(ctx, auth.NewUser{Tenant: t.ID, Username: SecondMedico, Password: password, Roles: []string{"medico"}})
+	if err != nil {
+		return res, fmt.Errorf("demo user %s: %w", SecondMedico, err)
+	}
+	doctor2, err := repo.CreatePractitioner(as("admin"), ehr.Practitioner{UserID: u2.ID, Name: "Dr. Jorge Martín Sanz",
+		Specialty: "Cardiología", License: "MED-28-5678"})
+	if err != nil {
+		return res, fmt.Errorf("demo practitioner: %w", err)
+	}
+	adm := as("admisionista")
+	med := as("medico")
+	var patientIDs []string
+	for i, p := range people[:n] {
+		pt, err := repo.RegisterPatient(adm, ehr.Patient{DocumentType: p.DocumentType, DocumentNumber: p.DocumentNumber,
+			GivenNames: p.GivenName, FamilyNames: p.FamilyName, BirthDate: p.BirthDate, Sex: p.Sex,
+			Contact:   ehr.Contact{Phone: p.Phone, Email: p.Email, Address: p.Address},
+			Emergency: ehr.EmergencyContact{Name: p.Emergency, Phone: p.EmergencyPhone, Relationship: "familiar"}})
+		if err != nil {
+			return res, fmt.Errorf("demo patient %d: %w", i, err)
+		}
+		if i == 0 {
+			res.PatientID = pt.ID
+		}
+		// The first patients and every inpatient are in the medico's care.
+		if i < 12 || p.Inpatient {
+			ward, bed := p.Ward, p.Bed
+			if ward == "" {
+				ward, bed = "Medicina interna", fmt.Sprintf("1%02d", i+1)
+			}
+			if _, err := repo.Admit(adm, ehr.Admission{PatientID: pt.ID, AttendingID: doctor.ID, Ward: ward, Bed: bed,
+				Reason: "Ingreso programado"}); err != nil && !errors.Is(err, ehr.ErrConflict) {
+				return res, fmt.Errorf("demo admission %d: %w", i, err)
+			}
+			if err := seedClinical(med, repo, pt.ID, p, i == 0); err != nil {
+				return res, fmt.Errorf("demo chart %d: %w", i, err)
+			}
+		}
+		patientIDs = append(patientIDs, pt.ID)
+		res.Patients++
+		bar(progress, i+1, n)
+	}
+	if err := seedAppointments(as("secretaria"), repo, []string{doctor.ID, doctor2.ID}, patientIDs, time.Now()); err != nil {
+		return res, fmt.Errorf("demo appointments: %w", err)
+	}
+	if res.PatientID != "" {
+		if _, err := users.CreateUser(ctx, auth.NewUser{Tenant: t.ID, Username: "paciente", Password: password,
+			Roles: []string{"paciente"}, PatientID: res.PatientID}); err != nil {
+			return res, fmt.Errorf("demo user paciente: %w", err)
+		}
+	}
+	fmt.Fprintln(progress)
+	return res, nil
+}
+
+// PatientOf returns the chart of the demo "paciente" user.
+func PatientOf(ctx context.Context, pool *pgxpool.Pool, tenant string) (string, error) {
+	u, err := auth.NewStore(pool, auth.StoreConfig{}).UserByUsername(ctx, tenant, "paciente")
+	if err != nil {
+		return "", err
+	}
+	return u.PatientID, nil
+}
+
+func bar(w io.Writer, done, total int) {
+	if w == nil || total == 0 {
+		return
+	}
+	const width = 40
+	k := done * width / total
+	fmt.Fprintf(w, "\r  pacientes [%s%s] %d/%d", strings.Repeat("#", k), strings.Repeat(".", width-k), done, total)
+}
+
+// seedClinical writes a patient's clinical record as the physician on
+// their care team: vital signs over weeks (one batch), conditions,
+// allergies, medications and a signed note (and, for the portal's
+// patient, a draft too).
+func seedClinical(ctx context.Context, repo *ehr.Repository, pid string, p Person, portal bool) error {
+	now := time.Now()
+	var obs []ehr.Observation
+	for _, v := range p.Vitals {
+		at := now.Add(-time.Duration(v.DaysAgo)*24*time.Hour - time.Hour).Truncate(time.Minute)
+		for _, m := range []struct {
+			code, unit string
+			value      float64
+		}{
+			{ehr.CodeHeartRate, "/min", v.HeartRate}, {ehr.CodeSystolicBP, "mmHg", v.Systolic}, {ehr.CodeDiastolicBP, "mmHg", v.Diastolic},
+			{ehr.CodeBodyTemp, "°C", v.Temperature}, {ehr.CodeOxygenSat, "%", v.SpO2},
+		} {
+			val := m.value
+			obs = append(obs, ehr.Observation{Category: ehr.CategoryVitalSigns, Code: m.code, Value: &val, Unit: m.unit, EffectiveAt: at})
+		}
+	}
+	for len(obs) > 0 {
+		n := min(len(obs), 100)
+		if _, err := repo.RecordObservations(ctx, pid, obs[:n]); err != nil {
+			return err
+		}
+		obs = obs[n:]
+	}
+	for _, c := range p.Conditions {
+		if _, err := repo.RecordCondition(ctx, ehr.Condition{PatientID: pid, Code: c[0], Display: c[1]}); err != nil {
+			return err
+		}
+	}
+	for _, a := range p.Allergies {
+		if _, err := repo.RecordAllergy(ctx, ehr.Allergy{PatientID: pid, Substance: a, Reaction: "Exantema", Severity: "moderate"}); err != nil {
+			return err
+		}
+	}
+	for _, m := range p.Medications {
+		var dose float64
+		fmt.Sscan(m[1], &dose)
+		if _, err := repo.PrescribeMedication(ctx, ehr.MedicationRequest{PatientID: pid, Medication: m[0], Dose: dose, DoseUnit: m[2],
+			Route: m[3], Frequency: m[4]}); err != nil {
+			return err
+		}
+	}
+	body := "Paciente estable. Constantes dentro de la normalidad. Se revisa la medicación habitual y se mantiene el tratamiento."
+	if _, err := repo.CreateNote(ctx, ehr.Note{PatientID: pid, Title: "Evolución", Body: body}, true); err != nil {
+		return err
+	}
+	if portal {
+		if _, err := repo.CreateNote(ctx, ehr.Note{PatientID: pid, Title: "Plan de alta", Body: "Pendiente de revisar analítica antes del alta."}, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seedAppointments books this week's appointments (Monday to Friday) for
+// each practitioner, four a day, and one for the portal's patient (the
+// first of patients) with the first practitioner.
+func seedAppointments(ctx context.Context, repo *ehr.Repository, practitioners, patients []string, now time.Time) error {
+	if len(patients) == 0 {
+		return nil
+	}
+	monday := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.Local).AddDate(0, 0, -((int(now.Weekday()) + 6) % 7))
+	reasons := []string{"Revisión", "Control de tensión arterial", "Resultados de analítica", "Primera consulta"}
+	k := 1
+	for pi, pr := range practitioners {
+		for day := range 5 {
+			for slot, hm := range [][2]int{{9, 0}, {9, 30}, {10, 30}, {12, 0}} {
+				start := monday.AddDate(0, 0, day).Add(time.Duration(hm[0])*time.Hour + time.Duration(hm[1])*time.Minute)
+				patient := patients[k%len(patients)]
+				k++
+				if pi == 0 && day == 3 && slot == 0 {
+					patient = patients[0]
+				}
+				if _, err := repo.BookAppointment(ctx, ehr.Appointment{PatientID: patient, PractitionerID: pr, Start: start,
+					End: start.Add(20 * time.Minute), Reason: reasons[(day+slot)%len(reasons)]}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}

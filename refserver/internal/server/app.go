@@ -1,0 +1,85 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/historiaehr/historia/auth"
+	"github.com/historiaehr/historia/ehr"
+	"github.com/historiaehr/historia/rbac"
+	"github.com/historiaehr/historia/refserver/internal/web"
+)
+
+// Keys returns the token key set: the key files named (oldest first, the
+// signing key last), or an ephemeral Ed25519 key when none is named.
+func Keys(signingKeyFile, verifyKeyFiles string) (*auth.KeySet, error) {
+	if signingKeyFile == "" {
+		k, err := auth.GenerateKey(auth.EdDSA)
+		if err != nil {
+			return nil, err
+		}
+		return auth.NewKeySet(auth.EdDSA, k)
+	}
+	var paths []string
+	for _, p := range strings.Split(verifyKeyFiles, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			paths = append(paths, p)
+		}
+	}
+	paths = append(paths, signingKeyFile)
+	k, err := auth.LoadKeyFile(signingKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	return auth.LoadKeySet(k.Algorithm(), paths...)
+}
+
+// DefaultTenant returns the only tenant of the database, the one the login
+// form signs into when it names none.
+func DefaultTenant(ctx context.Context, pool *pgxpool.Pool) (string, error) {
+	rows, err := pool.Query(ctx, "SELECT id::text FROM tenants ORDER BY created_at LIMIT 2")
+	if err != nil {
+		return "", fmt.Errorf("tenants: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return "", err
+		}
+		ids = append(ids, id)
+	}
+	if len(ids) == 1 {
+		return ids[0], rows.Err()
+	}
+	return "", rows.Err()
+}
+
+// Handler builds the whole HTTP handler over pool.
+func Handler(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, keys *auth.KeySet, cfg Config, tenant string) (*web.Server, error) {
+	if keys == nil {
+		return nil, errors.New("no signing keys")
+	}
+	svc, err := auth.NewService(pool, keys, auth.Config{Issuer: cfg.Issuer, Audience: cfg.Issuer, IdleTimeout: cfg.IdleTimeout,
+		DefaultTenant: tenant, Logger: log, Limiter: cfg.LoginLimiter})
+	if err != nil {
+		return nil, err
+	}
+	engine := rbac.Default()
+	app := &web.App{Auth: svc, Records: ehr.NewRepository(pool, ehr.WithAuthorizer(engine)), Policy: engine}
+	metrics := web.NewMetrics()
+	metrics.Registry.MustRegister(web.NewPoolCollector(pool.Stat))
+	return web.New(web.Config{Logger: log, Metrics: metrics, IdleTimeout: cfg.IdleTimeout, TLS: cfg.TLSCertFile != "",
+		Ready: func(ctx context.Context) error {
+			if err := pool.Ping(ctx); err != nil {
+				return err
+			}
+			return SchemaCurrent(ctx, pool)
+		}, App: app}), nil
+}

@@ -1,0 +1,305 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/historiaehr/historia/ehr/ehrtest"
+	"github.com/historiaehr/historia/refserver/internal/demo"
+	"github.com/historiaehr/historia/refserver/internal/web"
+)
+
+func TestMain(m *testing.M) { ehrtest.Main(m) }
+
+// testDB returns a pool on a fresh database migrated for the server (ehr
+// and auth), from ehrtest: HISTORIA_TEST_DATABASE_URL, else a container
+// from HISTORIA_TEST_PG_IMAGE (dockertest), else the installed binaries.
+// Without a server the test is skipped, or fails under CI=true.
+func testDB(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	dbURL := ehrtest.NewURL(t)
+	mc, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Migrate(ctx, mc); err != nil {
+		t.Fatal(err)
+	}
+	mc.Close(ctx)
+	pool, err := OpenPool(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+type logSink struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logSink) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+const testPassword = "demo-password-for-tests"
+
+type fixture struct {
+	h        http.Handler
+	logs     *logSink
+	a, b     demo.Result
+	patientB string // a second patient of tenant A
+	pool     *pgxpool.Pool
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	pool := testDB(t)
+	logs := &logSink{}
+	log := slog.New(web.NewLogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	slog.SetDefault(log)
+	a, err := demo.Seed(ctx, pool, 3, testPassword, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := demo.Seed(ctx, pool, 1, testPassword, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var other string
+	if err := pool.QueryRow(ctx, "SELECT patient_id::text FROM patients WHERE tenant_id = $1 AND patient_id <> $2 LIMIT 1", a.TenantID, a.PatientID).Scan(&other); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := Keys("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Handler(ctx, log, pool, keys, Config{Issuer: "test", IdleTimeout: time.Minute, LoginLimiter: allowAll{}}, a.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{h: h, logs: logs, a: a, b: b, patientB: other, pool: pool}
+}
+
+func (f *fixture) serve(r *http.Request) *http.Response {
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, r)
+	return w.Result()
+}
+
+// browserLogin signs in through the login form and returns the cookies
+// and the redirect target.
+func (f *fixture) browserLogin(t *testing.T, tenant, user string) ([]*http.Cookie, string) {
+	t.Helper()
+	form := url.Values{"username": {user}, "password": {testPassword}, "tenant": {tenant}}
+	r := httptest.NewRequest("POST", "/auth", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Accept", "text/html")
+	res := f.serve(r)
+	if res.StatusCode != http.StatusSeeOther || len(res.Cookies()) == 0 {
+		t.Fatalf("login %s: status %d, location %q", user, res.StatusCode, res.Header.Get("Location"))
+	}
+	return res.Cookies(), res.Header.Get("Location")
+}
+
+// token signs in through the OAuth2 password grant and returns the
+// access token.
+func (f *fixture) token(t *testing.T, tenant, user string) string {
+	t.Helper()
+	form := url.Values{"username": {user}, "password": {testPassword}, "tenant": {tenant}}
+	r := httptest.NewRequest("POST", "/auth", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res := f.serve(r)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&tok); err != nil || tok.AccessToken == "" || tok.TokenType != "bearer" {
+		t.Fatalf("token %s: status %d %v", user, res.StatusCode, err)
+	}
+	return tok.AccessToken
+}
+
+func (f *fixture) get(path string, cookies []*http.Cookie, bearer string) *http.Response {
+	r := httptest.NewRequest("GET", path, nil)
+	for _, c := range cookies {
+		r.AddCookie(c)
+	}
+	if bearer != "" {
+		r.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	return f.serve(r)
+}
+
+func TestRolePages(t *testing.T) {
+	f := newFixture(t)
+	pages := []string{"/paciente/" + f.a.PatientID, "/medico", "/admisionista", "/secretaria", "/admin", "/auditor"}
+	owner := map[string]string{pages[0]: "paciente", "/medico": "medico", "/admisionista": "admisionista",
+		"/secretaria": "secretaria", "/admin": "admin", "/auditor": "auditor"}
+	for _, role := range demo.Roles {
+		cookies, home := f.browserLogin(t, f.a.TenantID, role)
+		tok := f.token(t, f.a.TenantID, role)
+		wantHome := "/" + role
+		if role == "paciente" {
+			wantHome = "/paciente/" + f.a.PatientID
+		}
+		if home != wantHome {
+			t.Errorf("%s lands on %q, want %q", role, home, wantHome)
+		}
+		for _, page := range pages {
+			want := http.StatusForbidden
+			if owner[page] == role {
+				want = http.StatusOK
+			}
+			for _, how := range []string{"cookie", "bearer"} {
+				var res *http.Response
+				if how == "cookie" {
+					res = f.get(page, cookies, "")
+				} else {
+					res = f.get(page, nil, tok)
+				}
+				if res.StatusCode != want {
+					t.Errorf("%s GET %s by %s: %d, want %d", role, page, how, res.StatusCode, want)
+				}
+			}
+		}
+	}
+	// Anonymous: the login page.
+	if res := f.get("/medico", nil, ""); res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != "/login" {
+		t.Errorf("anonymous /medico: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	if res := f.get("/api/v1/me", nil, ""); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous API: %d", res.StatusCode)
+	}
+}
+
+func TestIDORAndOtherTenant(t *testing.T) {
+	f := newFixture(t)
+	cookies, _ := f.browserLogin(t, f.a.TenantID, "paciente")
+	tok := f.token(t, f.a.TenantID, "paciente")
+	// Own chart: allowed, by page and API.
+	if res := f.get("/paciente/"+f.a.PatientID, cookies, ""); res.StatusCode != 200 {
+		t.Errorf("own chart page: %d", res.StatusCode)
+	}
+	if res := f.get("/api/v1/patients/"+f.a.PatientID, nil, tok); res.StatusCode != 200 {
+		t.Errorf("own chart API: %d", res.StatusCode)
+	}
+	// Another patient of the same tenant: not found (a patient learns
+	// nothing by probing ids), by page and API.
+	for _, path := range []string{"/api/v1/patients/" + f.patientB, "/api/v1/patients/" + f.patientB + "/access-log",
+		"/api/v1/patients/" + f.patientB + "/chart", "/api/v1/patients/" + f.patientB + "/appointments"} {
+		if res := f.get(path, nil, tok); res.StatusCode != http.StatusNotFound {
+			t.Errorf("IDOR %s: %d, want 404", path, res.StatusCode)
+		}
+	}
+	if res := f.get("/paciente/"+f.patientB, cookies, ""); res.StatusCode != http.StatusNotFound {
+		t.Errorf("IDOR page: %d, want 404", res.StatusCode)
+	}
+	// Another tenant's patient: not found, for the patient and for staff.
+	for _, role := range []string{"paciente", "medico", "admisionista"} {
+		tokB := f.token(t, f.b.TenantID, role)
+		cB, _ := f.browserLogin(t, f.b.TenantID, role)
+		want := http.StatusNotFound
+		if res := f.get("/api/v1/patients/"+f.a.PatientID, nil, tokB); res.StatusCode != want {
+			t.Errorf("%s of tenant B reads tenant A's patient by API: %d, want %d", role, res.StatusCode, want)
+		}
+		page := "/paciente/" + f.a.PatientID
+		if role == "medico" {
+			page = "/medico/pacientes/" + f.a.PatientID
+		}
+		if role == "admisionista" {
+			continue
+		}
+		if res := f.get(page, cB, ""); res.StatusCode != want {
+			t.Errorf("%s of tenant B GET %s: %d, want %d", role, page, res.StatusCode, want)
+		}
+	}
+}
+
+func TestRegisterPatientFormAndNoPHIInLogs(t *testing.T) {
+	f := newFixture(t)
+	cookies, _ := f.browserLogin(t, f.a.TenantID, "admisionista")
+	post := func(form url.Values) *http.Response {
+		r := httptest.NewRequest("POST", "/admisionista/pacientes", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Sec-Fetch-Site", "same-origin")
+		for _, c := range cookies {
+			r.AddCookie(c)
+		}
+		return f.serve(r)
+	}
+	// Missing names and a future birth date: 422 with errors at the fields.
+	res := post(url.Values{"document_type": {"DNI"}, "document_number": {"55555555K"}, "birth_date": {"2999-01-01"}, "sex": {"female"}})
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("invalid form: %d", res.StatusCode)
+	}
+	for _, id := range []string{`id="given_names-error"`, `id="family_names-error"`, `id="birth_date-error"`} {
+		if !bytes.Contains(body, []byte(id)) {
+			t.Errorf("422 page lacks %s", id)
+		}
+	}
+	good := url.Values{"document_type": {"DNI"}, "document_number": {"55555555K"}, "given_names": {"Remedios"},
+		"family_names": {"Zubizarreta Olabarrieta"}, "birth_date": {"1980-05-17"}, "sex": {"female"}}
+	res = post(good)
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/admisionista?created=") {
+		t.Fatalf("register: %d %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	page := f.get(res.Header.Get("Location"), cookies, "")
+	pb, _ := io.ReadAll(page.Body)
+	if !bytes.Contains(pb, []byte("Zubizarreta")) {
+		t.Error("the new patient is not shown")
+	}
+	// Same document again: 409 with the error on the document field.
+	if res := post(good); res.StatusCode != http.StatusConflict {
+		t.Errorf("duplicate document: %d, want 409", res.StatusCode)
+	}
+	// A search by name (the name travels in the query string).
+	f.get("/admisionista?q=Zubizarreta", cookies, "")
+	logs := f.logs.String()
+	for _, phi := range []string{"Zubizarreta", "Olabarrieta", "Remedios", "55555555K", testPassword} {
+		if strings.Contains(logs, phi) {
+			t.Errorf("logs contain %q", phi)
+		}
+	}
+	if !strings.Contains(logs, `"request_id"`) {
+		t.Error("logs lack request ids")
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	f := newFixture(t)
+	if res := f.get("/readyz", nil, ""); res.StatusCode != 200 {
+		t.Errorf("readyz: %d", res.StatusCode)
+	}
+}
+
+// allowAll lets every login attempt through: the tests sign in many times
+// from one address.
+type allowAll struct{}
+
+func (allowAll) Allow(string) bool { return true }
