@@ -97,6 +97,9 @@ func cmdCitus(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	defer conn.Close(context.WithoutCancel(ctx))
 	if sub == "status" {
 		st, err := citus.Status(ctx, conn)
+		if errors.Is(err, citus.ErrNotCitus) {
+			return errors.New("citus status: Citus is not installed in this database (plain PostgreSQL): nothing is distributed")
+		}
 		if err != nil {
 			return err
 		}
@@ -109,8 +112,10 @@ func cmdCitus(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return nil
 	}
 	plan := server.DistributionPlan()
+	// Check returns the violations and, when there are any, an error that
+	// wraps them: name each one, then refuse.
 	violations, err := citus.Check(ctx, conn, plan)
-	if err != nil {
+	if err != nil && len(violations) == 0 {
 		return err
 	}
 	if len(violations) > 0 {
