@@ -67,7 +67,9 @@ func fullWorkflow(t *testing.T, h *ehrtest.Hospital) {
 	// Clinical data by the physician on the care team.
 	note := must(repo.CreateNote(med, ehr.Note{PatientID: p.ID, EncounterID: enc.ID, Title: "Ingreso", Body: "Paciente estable."}, false))
 	nv := must(repo.SignNote(med, ehr.RecordRef{PatientID: p.ID, ID: note.ID, Version: note.Version}))
-	nv = must(repo.AmendNote(med, ehr.RecordRef{PatientID: p.ID, ID: note.ID, Version: nv}, "Paciente estable, afebril.", "dato omitido"))
+	if av := must(repo.AmendNote(med, ehr.RecordRef{PatientID: p.ID, ID: note.ID, Version: nv}, "Paciente estable, afebril.", "dato omitido")); av != nv+1 {
+		t.Fatalf("amend returned version %d after %d", av, nv)
+	}
 	cond := must(repo.RecordCondition(med, ehr.Condition{PatientID: p.ID, Code: "e11.9", Display: "Diabetes mellitus tipo 2"}))
 	if cond.Code != "E11.9" {
 		t.Fatalf("code not normalized: %q", cond.Code)
