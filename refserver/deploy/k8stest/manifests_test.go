@@ -284,18 +284,6 @@ func checkNamespace(t *testing.T, r *rendered) {
 	}
 }
 
-// historiaContainers returns the containers and init containers of spec
-// that run the historia image.
-func historiaContainers(spec *corev1.PodSpec) []corev1.Container {
-	var out []corev1.Container
-	for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
-		if imageName(c.Image) == historiaImage {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 func checkServer(t *testing.T, r *rendered, wantImage string) {
 	t.Helper()
 	var d *appsv1.Deployment
