@@ -36,6 +36,9 @@ func TestAdmisionistaRegistersAndAdmits(t *testing.T) {
 		t.Errorf("after registering at %s, want /admisionista?created=…", p)
 	}
 	b.wantText("#created", name)
+	if !b.has("#created a#admit-created") {
+		t.Error("the success message offers no link to admit the new patient")
+	}
 	b.shot("registered")
 
 	// Find the new patient and pick them.

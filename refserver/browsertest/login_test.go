@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/historiaehr/historia/auth"
 	"github.com/historiaehr/historia/refserver/internal/i18n"
 )
@@ -70,10 +72,18 @@ func TestLoginAndLogout(t *testing.T) {
 		t.Errorf("wrong password: status %d, want 401", st)
 	}
 	b.wantText("[role=alert]", i18n.Translate(b.lang(), "login.failed"))
+	// The username stays; the password is typed again.
+	if got := run(b, "read the fields", chromedp.Evaluate[string](`document.querySelector("#username").value + "|" + document.querySelector("#password").value`)); got != "medico|" {
+		t.Errorf("after a wrong password the fields hold %q, want the username only", got)
+	}
 	b.shot("wrong-password")
 
 	b.loginAs("medico", "/medico")
 	b.wantText("#current-user", "medico")
+	// The icon browsers ask for is there (no 404 in the console).
+	if st := run(b, "fetch the icon", evalFloat(`(() => { const x = new XMLHttpRequest(); x.open("GET", "/favicon.ico", false); x.send(); return x.status })()`)); st != 200 {
+		t.Errorf("/favicon.ico: status %v", st)
+	}
 	b.logout()
 
 	// The session is gone: a role page sends the browser to the login page.

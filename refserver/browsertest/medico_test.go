@@ -31,6 +31,10 @@ func (b *tab) writeNote(title, body string) {
 	form := "#note-form"
 	b.fill(form, map[string]string{"title": title, "body": body})
 	b.step("tick sign now", setChecked(form+` [name=sign]`, true))
+	// The checkbox sits beside its text, on one line.
+	if d := run(b, "measure the checkbox", evalFloat(`(() => { const c = document.querySelector("#note-form [name=sign]"), l = c.closest("label"); return l.getBoundingClientRect().height - c.getBoundingClientRect().height })()`)); d > 16 {
+		b.t.Errorf("the sign checkbox is not beside its label (label %vpx taller than the box)", d)
+	}
 	b.shotOf(form, "note-filled")
 	if st := b.submit("save the note", form+" [type=submit]"); st != 200 {
 		b.t.Fatalf("save the note: status %d", st)
@@ -83,6 +87,14 @@ func TestMedicoChartVitalsAndNote(t *testing.T) {
 	// Record a new set of vitals with the form; the chart grows.
 	b.step("open the vitals form", clickSummary("#vitals-form"))
 	b.fill("#vitals-form", map[string]string{"heart_rate": "68", "temperature": "36.6"})
+	// A compact grid: several fields a row on this wide screen, each
+	// unit beside its input.
+	if d := run(b, "measure the vitals form", evalFloat(`(() => { const l = document.querySelectorAll("#vitals-form label"); return Math.abs(l[0].getBoundingClientRect().top - l[1].getBoundingClientRect().top) })()`)); d > 1 {
+		t.Errorf("the vitals form is one field a row (first two fields %vpx apart vertically)", d)
+	}
+	if d := run(b, "measure a unit", evalFloat(`(() => { const e = document.querySelector("#heart_rate"), i = e.getBoundingClientRect(), u = e.parentElement.querySelector(".unit").getBoundingClientRect(); return Math.abs((i.top + i.bottom) - (u.top + u.bottom)) / 2 })()`)); d > 4 {
+		t.Errorf("the unit is not beside its input (%vpx off)", d)
+	}
 	b.shot("vitals-filled")
 	if st := b.submit("save vitals", "#vitals-form [type=submit]"); st != 200 {
 		t.Fatalf("save vitals: status %d", st)

@@ -88,7 +88,25 @@ func TestSecretariaBooksAppointment(t *testing.T) {
 	if a := b.text(dayCard); !strings.Contains(a, name) || !strings.Contains(a, "10:40") {
 		t.Errorf("the week view does not show the appointment on %s: %q", date, a)
 	}
+	// Changing the view keeps the picked patient, and the week is seven
+	// columns side by side on a wide screen.
+	b.wantText("#patient-contact", name)
+	if n := b.count("#agenda.week > .day"); n != 7 {
+		t.Errorf("the week view has %d days, want 7", n)
+	}
+	if top := run(b, "measure the week", evalFloat(`(() => { const d = [...document.querySelectorAll("#agenda.week > .day")].map(e => e.getBoundingClientRect().top); return Math.max(...d) - Math.min(...d) })()`)); top > 1 {
+		t.Errorf("the days of the week are not side by side (tops differ by %vpx)", top)
+	}
 	b.shot("week")
+
+	// This week of the demo: past appointments are closed (attended or
+	// missed), none of them still booked.
+	b.open(fmt.Sprintf("/secretaria?practitioner=%s&view=week", h.Practitioner.ID))
+	b.styled()
+	if n := b.count("#agenda article.appt"); n == 0 {
+		t.Error("the demo week has no appointments")
+	}
+	b.shot("week-seeded")
 
 	// The same slot again: refused with a clear message, nothing added.
 	other := h.patient(t, h.otherPatients(t)[1])

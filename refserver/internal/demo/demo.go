@@ -205,30 +205,97 @@ func seedClinical(ctx context.Context, repo *ehr.Repository, pid string, p Perso
 	return nil
 }
 
-// seedAppointments books this week's appointments (Monday to Friday) for
-// each practitioner, four a day, and one for the portal's patient (the
-// first of patients) with the first practitioner.
-func seedAppointments(ctx context.Context, repo *ehr.Repository, practitioners, patients []string, now time.Time) error {
+// plannedAppointment is one appointment of the demo week and how it
+// ended: "" (still booked), ehr.AppointmentFulfilled or
+// ehr.AppointmentNoShow.
+type plannedAppointment struct {
+	ehr.Appointment
+	Close string
+}
+
+// Each practitioner's consultation hours, as hour and minute. The hours
+// differ between practitioners, and planAppointments still checks that no
+// patient is given two appointments at once.
+var demoHours = [][][2]int{
+	{{9, 0}, {9, 30}, {10, 30}, {12, 0}},
+	{{10, 0}, {11, 0}, {11, 30}, {12, 30}},
+}
+
+// planAppointments lays out this week's appointments (Monday to Friday)
+// for each practitioner, four a day of 20 minutes, the patients taken in
+// turn, and one for the portal's patient (the first of patients) with the
+// first practitioner on Thursday. No patient has two appointments that
+// overlap. Appointments that ended before now are closed: fulfilled, or
+// now and then a no-show; the rest stay booked.
+func planAppointments(practitioners, patients []string, now time.Time) []plannedAppointment {
 	if len(patients) == 0 {
 		return nil
 	}
 	monday := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.Local).AddDate(0, 0, -((int(now.Weekday()) + 6) % 7))
 	reasons := []string{"Revisión", "Control de tensión arterial", "Resultados de analítica", "Primera consulta"}
-	k := 1
+	busy := map[string][][2]time.Time{}
+	free := func(patient string, start, end time.Time) bool {
+		for _, b := range busy[patient] {
+			if start.Before(b[1]) && b[0].Before(end) {
+				return false
+			}
+		}
+		return true
+	}
+	var out []plannedAppointment
+	k, past := 1, 0
 	for pi, pr := range practitioners {
+		hours := demoHours[pi%len(demoHours)]
 		for day := range 5 {
-			for slot, hm := range [][2]int{{9, 0}, {9, 30}, {10, 30}, {12, 0}} {
+			for slot, hm := range hours {
 				start := monday.AddDate(0, 0, day).Add(time.Duration(hm[0])*time.Hour + time.Duration(hm[1])*time.Minute)
-				patient := patients[k%len(patients)]
-				k++
-				if pi == 0 && day == 3 && slot == 0 {
+				end := start.Add(20 * time.Minute)
+				patient := ""
+				if pi == 0 && day == 3 && slot == 0 && free(patients[0], start, end) {
 					patient = patients[0]
 				}
-				if _, err := repo.BookAppointment(ctx, ehr.Appointment{PatientID: patient, PractitionerID: pr, Start: start,
-					End: start.Add(20 * time.Minute), Reason: reasons[(day+slot)%len(reasons)]}); err != nil {
-					return err
+				// The next patient in turn who is free then; none free
+				// leaves the slot empty.
+				for try := 0; patient == "" && try < len(patients); try++ {
+					if c := patients[k%len(patients)]; free(c, start, end) {
+						patient = c
+					}
+					k++
 				}
+				if patient == "" {
+					continue
+				}
+				busy[patient] = append(busy[patient], [2]time.Time{start, end})
+				a := plannedAppointment{Appointment: ehr.Appointment{PatientID: patient, PractitionerID: pr, Start: start, End: end,
+					Reason: reasons[(day+slot)%len(reasons)]}}
+				if !end.After(now) {
+					past++
+					a.Close = ehr.AppointmentFulfilled
+					if past%5 == 0 {
+						a.Close = ehr.AppointmentNoShow
+					}
+				}
+				out = append(out, a)
 			}
+		}
+	}
+	return out
+}
+
+// seedAppointments books the appointments of planAppointments and closes
+// the past ones.
+func seedAppointments(ctx context.Context, repo *ehr.Repository, practitioners, patients []string, now time.Time) error {
+	for _, p := range planAppointments(practitioners, patients, now) {
+		a, err := repo.BookAppointment(ctx, p.Appointment)
+		if err != nil {
+			return err
+		}
+		if p.Close == "" {
+			continue
+		}
+		if _, err := repo.CloseAppointment(ctx, ehr.RecordRef{Kind: rbac.KindAppointment, PatientID: a.PatientID, ID: a.ID,
+			Version: a.Version}, p.Close); err != nil {
+			return fmt.Errorf("close %s: %w", p.Close, err)
 		}
 	}
 	return nil

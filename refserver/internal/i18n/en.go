@@ -2,12 +2,17 @@ package i18n
 
 // en is the English catalog. Every key here exists in es too (TestCatalog).
 var en = map[string]string{
-	"app.name":        "Historia",
-	"lang.es":         "Español",
-	"lang.en":         "English",
-	"layout.language": "Language",
-	"layout.logout":   "Sign out",
-	"layout.footer":   "Historia — open electronic health record",
+	"app.name":               "Historia",
+	"lang.es":                "Español",
+	"lang.en":                "English",
+	"layout.language":        "Language",
+	"layout.logout":          "Sign out",
+	"layout.skip":            "Skip to content",
+	"layout.user":            "User",
+	"layout.nav":             "Main menu",
+	"admisionista.admit_now": "Admit this patient",
+	"agenda.pager":           "Change period",
+	"layout.footer":          "Historia — open electronic health record",
 
 	"role.paciente":     "Patient",
 	"role.medico":       "Physician",

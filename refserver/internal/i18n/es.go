@@ -2,12 +2,17 @@ package i18n
 
 // es is the Spanish catalog. Every key here exists in en too (TestCatalog).
 var es = map[string]string{
-	"app.name":        "Historia",
-	"lang.es":         "Español",
-	"lang.en":         "English",
-	"layout.language": "Idioma",
-	"layout.logout":   "Cerrar sesión",
-	"layout.footer":   "Historia — historia clínica electrónica abierta",
+	"app.name":               "Historia",
+	"lang.es":                "Español",
+	"lang.en":                "English",
+	"layout.language":        "Idioma",
+	"layout.logout":          "Cerrar sesión",
+	"layout.skip":            "Saltar al contenido",
+	"layout.user":            "Usuario",
+	"layout.nav":             "Menú principal",
+	"admisionista.admit_now": "Ingresar a este paciente",
+	"agenda.pager":           "Cambiar de periodo",
+	"layout.footer":          "Historia — historia clínica electrónica abierta",
 
 	"role.paciente":     "Paciente",
 	"role.medico":       "Médico",

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -418,8 +419,21 @@ func TestSecretariaScenario(t *testing.T) {
 		t.Errorf("cancelled appointment is %q", status)
 	}
 	// Contact data of a picked patient.
-	if b := body(t, f.get("/secretaria?patient="+f.patientB, cookies, "")); !strings.Contains(b, `id="patient-contact"`) || !strings.Contains(b, "@example.org") {
+	b := body(t, f.get("/secretaria?patient="+f.patientB, cookies, ""))
+	if !strings.Contains(b, `id="patient-contact"`) || !strings.Contains(b, "@example.org") {
 		t.Error("the patient's contact data is not shown")
+	}
+	// Changing the date or the view, or paging, keeps the picked patient.
+	if !strings.Contains(b, `<input type="hidden" name="patient" value="`+f.patientB+`">`) {
+		t.Error("the agenda form forgets the picked patient")
+	}
+	for _, id := range []string{"agenda-prev", "agenda-next"} {
+		if !regexp.MustCompile(`href="[^"]*patient=` + f.patientB + `[^"]*" id="` + id + `"`).MatchString(b) {
+			t.Errorf("%s forgets the picked patient", id)
+		}
+	}
+	if b := body(t, f.get("/secretaria?view=week&date=2026-11-02&patient="+f.patientB, cookies, "")); !strings.Contains(b, `id="patient-contact"`) || !strings.Contains(b, `class="agenda week"`) {
+		t.Error("the week view forgets the picked patient")
 	}
 	f.noPHI(t, "Control de Sintrom", "Lo pide el paciente")
 }

@@ -274,6 +274,15 @@ func TestRegisterPatientFormAndNoPHIInLogs(t *testing.T) {
 	if !bytes.Contains(pb, []byte("Zubizarreta")) {
 		t.Error("the new patient is not shown")
 	}
+	// The message offers to admit the new patient straight away.
+	created := strings.TrimPrefix(res.Header.Get("Location"), "/admisionista?created=")
+	if link := `id="admit-created" href="/admisionista?patient=` + created + `#admit"`; !bytes.Contains(pb, []byte(link)) {
+		t.Errorf("the success message has no admit link (%s)", link)
+	}
+	admit, _ := io.ReadAll(f.get("/admisionista?patient="+created, cookies, "").Body)
+	if !bytes.Contains(admit, []byte(`id="admit-form"`)) || !bytes.Contains(admit, []byte(`value="`+created+`"`)) {
+		t.Error("the admit link does not open the admit form for the new patient")
+	}
 	// Same document again: 409 with the error on the document field.
 	if res := post(good); res.StatusCode != http.StatusConflict {
 		t.Errorf("duplicate document: %d, want 409", res.StatusCode)

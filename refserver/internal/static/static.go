@@ -1,5 +1,5 @@
-// Package static embeds the server's stylesheet and script. Nothing is
-// loaded from a CDN; the Content-Security-Policy allows only 'self'.
+// Package static embeds the server's stylesheet, script and icon. Nothing
+// is loaded from a CDN; the Content-Security-Policy allows only 'self'.
 package static
 
 import (
@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-//go:embed style.css scripts.js
+//go:embed style.css scripts.js favicon.svg favicon.ico
 var files embed.FS
 
 // FS returns the embedded files.
@@ -20,7 +20,7 @@ func FS() fs.FS { return files }
 // version is a short hash of the embedded files, used to bust caches.
 var version = func() string {
 	h := sha256.New()
-	for _, name := range []string{"style.css", "scripts.js"} {
+	for _, name := range []string{"style.css", "scripts.js", "favicon.svg", "favicon.ico"} {
 		b, _ := files.ReadFile(name)
 		h.Write(b)
 	}
@@ -42,4 +42,13 @@ func Handler() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=86400")
 		fsrv.ServeHTTP(w, r)
 	})
+}
+
+// Favicon serves the icon at /favicon.ico, where browsers look for it
+// when a page (an error answer, a JSON document) names none.
+func Favicon(w http.ResponseWriter, r *http.Request) {
+	b, _ := files.ReadFile("favicon.ico")
+	w.Header().Set("Content-Type", "image/x-icon")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.Write(b)
 }

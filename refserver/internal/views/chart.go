@@ -53,12 +53,21 @@ type ChartTick struct {
 }
 
 const (
-	chartW, chartH                     = 640, 170
-	marginL, marginR, marginT, marginB = 52, 14, 14, 30
+	chartW, chartH = 640, 170
+	// The margins leave room for the y labels on the left, half a date
+	// label on the right and the date labels below the plot.
+	marginL, marginR, marginT, marginB = 58, 30, 14, 32
+	// maxYTicks bounds the number of horizontal grid lines of a panel.
+	maxYTicks = 5
+	// charWidth is the width of one label character in viewBox units, a
+	// generous estimate for the 13px font of style.css.
+	charWidth = 8
 )
 
 // BuildChart lays out each non-empty series as a panel with its own
-// vertical scale, over the time span of its points.
+// vertical scale, over the time span of its points. The vertical scale
+// runs between round numbers, with ticks 1, 2 or 5 times a power of ten
+// apart.
 func BuildChart(series []Series) []ChartPanel {
 	var out []ChartPanel
 	for i, s := range series {
@@ -75,11 +84,7 @@ func BuildChart(series []Series) []ChartPanel {
 		for _, p := range pts {
 			lo, hi = math.Min(lo, p.Value), math.Max(hi, p.Value)
 		}
-		pad := (hi - lo) * 0.1
-		if pad == 0 {
-			pad = math.Max(math.Abs(hi)*0.05, 1)
-		}
-		lo, hi = lo-pad, hi+pad
+		lo, hi, step := niceScale(lo, hi, maxYTicks)
 		left, right, top, bottom := marginL, chartW-marginR, marginT, chartH-marginB
 		x := func(t time.Time) float64 {
 			return float64(left) + float64(t.Sub(t0))/float64(t1.Sub(t0))*float64(right-left)
@@ -99,17 +104,71 @@ func BuildChart(series []Series) []ChartPanel {
 			p.Dots = append(p.Dots, ChartDot{X: xs, Y: ys, Title: pt.At.Format("2006-01-02 15:04") + ": " + value(pt.Value) + " " + s.Unit})
 		}
 		p.Polyline = b.String()
-		for _, v := range []float64{lo + pad, (lo + hi) / 2, hi - pad} {
-			p.YTicks = append(p.YTicks, ChartTick{Pos: num(y(v)), Label: value(v)})
+		dec := decimals(step)
+		for k := 0; ; k++ {
+			v := lo + float64(k)*step
+			if v > hi+step/2 {
+				break
+			}
+			p.YTicks = append(p.YTicks, ChartTick{Pos: num(y(v)), Label: tickLabel(v, dec)})
 		}
 		mid := t0.Add(t1.Sub(t0) / 2)
 		for _, t := range []time.Time{t0, mid, t1} {
-			p.XTicks = append(p.XTicks, ChartTick{Pos: num(x(t)), Label: t.Format("02/01")})
+			l := t.Format("02/01")
+			if l == t0.Format("02/01") && t != t0 || l == t1.Format("02/01") && t != t1 {
+				continue // the middle of a short span: the same day again
+			}
+			p.XTicks = append(p.XTicks, ChartTick{Pos: num(x(t)), Label: l})
 		}
 		p.Last = value(pts[len(pts)-1].Value) + " " + s.Unit
 		out = append(out, p)
 	}
 	return out
+}
+
+// niceScale widens lo..hi to multiples of a round step (1, 2 or 5 times a
+// power of ten) chosen so that at most maxTicks ticks cover the range. A
+// range of one value is widened around it first.
+func niceScale(lo, hi float64, maxTicks int) (from, to, step float64) {
+	if hi-lo < 1e-9 {
+		d := math.Max(math.Abs(hi)*0.05, 1)
+		lo, hi = lo-d, hi+d
+	}
+	step = niceStep((hi - lo) / float64(maxTicks-1))
+	from, to = math.Floor(lo/step+1e-9)*step, math.Ceil(hi/step-1e-9)*step
+	// Rounding both ends outwards can need one tick more than maxTicks.
+	for (to-from)/step > float64(maxTicks-1)+1e-9 {
+		step = niceStep(step * 1.0001)
+		from, to = math.Floor(lo/step+1e-9)*step, math.Ceil(hi/step-1e-9)*step
+	}
+	return from, to, step
+}
+
+// niceStep returns the smallest of 1, 2 or 5 times a power of ten that is
+// at least raw.
+func niceStep(raw float64) float64 {
+	e := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 5} {
+		if m*e >= raw*(1-1e-9) {
+			return m * e
+		}
+	}
+	return 10 * e
+}
+
+// tickLabel formats v rounded to dec decimals, without trailing zeros.
+func tickLabel(v float64, dec int) string {
+	p := math.Pow(10, float64(dec))
+	v = math.Round(v*p) / p
+	if v == 0 {
+		v = 0 // no "-0"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// decimals is how many decimals the labels of ticks step apart need.
+func decimals(step float64) int {
+	return max(0, int(-math.Floor(math.Log10(step)+1e-9)))
 }
 
 func num(f float64) string { return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64) }

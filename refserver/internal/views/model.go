@@ -8,6 +8,8 @@ import (
 	"context"
 	"net/url"
 
+	"github.com/a-h/templ"
+
 	"github.com/historiaehr/historia/refserver/internal/i18n"
 	"github.com/historiaehr/historia/refserver/internal/static"
 )
@@ -70,4 +72,26 @@ func invalid(f FieldErrors, field string) string {
 		return "true"
 	}
 	return "false"
+}
+
+// loginErrorAttrs ties the sign-in fields to the error shown above them,
+// and marks them invalid after refused credentials.
+func loginErrorAttrs(errorKey string) templ.Attributes {
+	a := templ.Attributes{}
+	if errorKey != "" {
+		a["aria-describedby"] = "login-error"
+	}
+	if errorKey == "login.failed" {
+		a["aria-invalid"] = "true"
+	}
+	return a
+}
+
+// fieldAttrs marks the input of field invalid and ties it to its error
+// message (id field+"-error") when it has one.
+func fieldAttrs(f FieldErrors, field string) templ.Attributes {
+	if !f.Has(field) {
+		return templ.Attributes{"aria-invalid": "false"}
+	}
+	return templ.Attributes{"aria-invalid": "true", "aria-describedby": field + "-error"}
 }

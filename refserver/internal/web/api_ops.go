@@ -52,7 +52,7 @@ func (s *Server) routesAPIOps() {
 			return
 		}
 		if patientOnly(id) {
-			c.Notes = withoutDrafts(c.Notes)
+			c.Notes = patientNotes(c.Notes)
 		}
 		writeJSON(w, http.StatusOK, chartJSON(c))
 	}))
@@ -108,7 +108,13 @@ func (s *Server) routesAPIOps() {
 		}
 		out := []version{}
 		for _, v := range vs {
+			if patientOnly(id) && !signedVersion(v.Data) {
+				continue // a patient reads signed versions only
+			}
 			out = append(out, version{v.Version, v.ChangedAt, v.ChangedBy, v.Reason, v.Data})
+		}
+		if err == nil && len(out) == 0 && patientOnly(id) {
+			err = ehr.ErrNotFound // a draft: as if it did not exist
 		}
 		s.apiDo(w, r, err, http.StatusOK, map[string]any{"versions": out})
 	}))

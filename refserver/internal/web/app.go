@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/historiaehr/historia/auth"
 	"github.com/historiaehr/historia/ehr"
@@ -180,7 +181,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	req, err := auth.ParseTokenRequest(r)
 	if err != nil || req.GrantType != auth.GrantPassword {
 		s.metrics.LoginFailed()
-		http.Redirect(w, r, "/login?error=1", http.StatusSeeOther)
+		s.loginAgain(w, r, http.StatusUnauthorized, "login.failed", req.Username)
 		return
 	}
 	t, err := s.app.Auth.Login(r.Context(), req.Tenant, req.Username, req.Password, s.app.Auth.ClientIP(r))
@@ -188,11 +189,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 	case errors.Is(err, auth.ErrRateLimited):
 		s.metrics.LoginFailed()
-		http.Redirect(w, r, "/login?error=locked", http.StatusSeeOther)
+		s.loginAgain(w, r, http.StatusTooManyRequests, "login.locked", req.Username)
 		return
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		s.metrics.LoginFailed()
-		http.Redirect(w, r, "/login?error=1", http.StatusSeeOther)
+		s.loginAgain(w, r, http.StatusUnauthorized, "login.failed", req.Username)
 		return
 	default:
 		s.log.ErrorContext(r.Context(), "login", "error", err)
@@ -204,6 +205,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	id := Identity{UserID: t.Identity.UserID, TenantID: t.Identity.Tenant, PatientID: t.Identity.PatientID, Roles: t.Identity.Roles}
 	s.log.InfoContext(r.Context(), "login", "user_id", id.UserID, "tenant_id", id.TenantID)
 	http.Redirect(w, r, homeOf(id), http.StatusSeeOther)
+}
+
+// loginAgain answers a refused sign-in with the form again: one generic
+// error, the username kept so that only the password is typed again (the
+// password never comes back).
+func (s *Server) loginAgain(w http.ResponseWriter, r *http.Request, status int, errKey, username string) {
+	if len(username) > 200 || !utf8.ValidString(username) {
+		username = ""
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	p := s.page(r, "login.title", nil)
+	p.Path = "/login"
+	s.render(w, r, status, views.Login(p, username, errKey))
 }
 
 // logout ends the session and returns to the login page.

@@ -62,7 +62,7 @@ func readAll(tb testing.TB, r *http.Response) string {
 
 func TestSecurityHeaders(t *testing.T) {
 	s, _ := newInfraServer(t, nil)
-	for _, path := range []string{"/login", "/healthz", "/nowhere", "/static/style.css"} {
+	for _, path := range []string{"/login", "/healthz", "/nowhere", "/static/style.css", "/favicon.ico"} {
 		res := do(t, s, "GET", path, nil)
 		h := res.Header
 		if got := h.Get("Content-Security-Policy"); got != ContentSecurityPolicy {
@@ -82,6 +82,25 @@ func TestSecurityHeaders(t *testing.T) {
 		if len(h.Get("X-Request-Id")) != 16 {
 			t.Errorf("%s: request id %q", path, h.Get("X-Request-Id"))
 		}
+	}
+}
+
+// TestFavicon: the icon is served where browsers look for it by default
+// and where the layout names it, so no page logs a 404 for it.
+func TestFavicon(t *testing.T) {
+	s, _ := newInfraServer(t, nil)
+	res := do(t, s, "GET", "/favicon.ico", nil)
+	if b := readAll(t, res); res.StatusCode != 200 || res.Header.Get("Content-Type") != "image/x-icon" || !strings.HasPrefix(b, "\x00\x00\x01\x00") {
+		t.Errorf("/favicon.ico: %d %q, %d bytes", res.StatusCode, res.Header.Get("Content-Type"), len(b))
+	}
+	body := readAll(t, do(t, s, "GET", "/login", nil))
+	const link = `<link rel="icon" href="/static/favicon.svg?v=`
+	if !strings.Contains(body, link) {
+		t.Fatalf("the login page names no icon (%s)", link)
+	}
+	res = do(t, s, "GET", "/static/favicon.svg", nil)
+	if b := readAll(t, res); res.StatusCode != 200 || !strings.Contains(res.Header.Get("Content-Type"), "image/svg+xml") || !strings.Contains(b, "<svg") {
+		t.Errorf("/static/favicon.svg: %d %q", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 }
 

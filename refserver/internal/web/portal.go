@@ -1,9 +1,11 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/refserver/internal/views"
@@ -31,7 +33,7 @@ func (s *Server) portal(w http.ResponseWriter, r *http.Request, id Identity) {
 		s.fail(w, r, err)
 		return
 	}
-	c.Notes = withoutDrafts(c.Notes)
+	c.Notes = patientNotes(c.Notes)
 	nm := s.app.names(r.Context(), id.TenantID)
 	d := views.PortalData{Patient: patientDetail(c.Patient), Chart: chartView(r.Context(), c, nm)}
 	d.Chart.Can = views.Can{}
@@ -46,14 +48,37 @@ func (s *Server) portal(w http.ResponseWriter, r *http.Request, id Identity) {
 	s.render(w, r, http.StatusOK, views.Portal(s.pageFor(r, id, "portal.title"), d))
 }
 
-// withoutDrafts drops draft notes: a patient reads what their physician
-// signed, not work in progress.
-func withoutDrafts(notes []ehr.Note) []ehr.Note {
+// patientNotes are the notes a patient reads: what their physician signed
+// (signed or amended), never work in progress. A signed note later
+// entered in error stays, marked as such; a draft entered in error was
+// never signed and stays hidden.
+func patientNotes(notes []ehr.Note) []ehr.Note {
 	out := notes[:0:0]
 	for _, n := range notes {
-		if n.Status != ehr.NoteDraft {
-			out = append(out, n)
+		switch {
+		case n.Status == ehr.NoteSigned, n.Status == ehr.NoteAmended:
+		case n.Status == ehr.StatusEnteredInError && n.SignedAt != nil:
+		default:
+			continue
 		}
+		out = append(out, n)
 	}
 	return out
+}
+
+// signedVersion reports whether data, a note version's row, is one a
+// patient may read (signed, amended, or a signed note entered in error).
+func signedVersion(data json.RawMessage) bool {
+	var row struct {
+		Status   string  `json:"status"`
+		SignedAt *string `json:"signed_at"`
+	}
+	if json.Unmarshal(data, &row) != nil {
+		return false
+	}
+	n := ehr.Note{Status: row.Status}
+	if row.SignedAt != nil {
+		n.SignedAt = new(time.Time)
+	}
+	return len(patientNotes([]ehr.Note{n})) == 1
 }

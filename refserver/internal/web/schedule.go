@@ -86,7 +86,9 @@ func (s *Server) secretariaData(r *http.Request, id Identity, q url.Values) (vie
 	}
 	d.PractitionerID, d.Date = aq.Practitioner, aq.Date.Format("2006-01-02")
 	from, n := aq.span()
-	d.Prev, d.Next = aq.href(aq.Date.AddDate(0, 0, -n)), aq.href(aq.Date.AddDate(0, 0, n))
+	// Paging keeps the search and the picked patient, like the agenda form.
+	d.Prev = aq.href(aq.Date.AddDate(0, 0, -n), "q", aq.Q, "patient", aq.Patient)
+	d.Next = aq.href(aq.Date.AddDate(0, 0, n), "q", aq.Q, "patient", aq.Patient)
 	d.Back = aq.href(aq.Date, "q", aq.Q, "patient", aq.Patient)
 	d.PickHref = aq.href(aq.Date, "q", aq.Q) + "&patient="
 	for i := range n {

@@ -89,6 +89,7 @@ func (s *Server) routesInfra() {
 	metrics := promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
 	s.handle("GET /metrics", metrics.ServeHTTP)
 	s.handle("GET /static/", static.Handler().ServeHTTP)
+	s.handle("GET /favicon.ico", static.Favicon)
 	s.handle("GET /lang/{lang}", s.setLang)
 	s.handle("GET /login", s.loginPage)
 	s.handle("/", func(w http.ResponseWriter, r *http.Request) {
