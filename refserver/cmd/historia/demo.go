@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,6 +48,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		return fmt.Errorf("%w: --patients must be at least 1", errUsage)
 	}
 	log := server.NewLogger(os.Stderr, *logLevel)
+	// The packages' default loggers (auth's user store while seeding) follow
+	// --log-level too, so they do not break the progress bar.
+	slog.SetDefault(log)
 	fmt.Fprintf(stdout, "Historia demo: starting PostgreSQL in %s\n", *dataDir)
 	inst, err := pglocal.Start(ctx, pglocal.Options{Dir: *dataDir})
 	if err != nil {
