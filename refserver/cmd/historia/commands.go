@@ -7,12 +7,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/historiaehr/historia/auth"
 	"github.com/historiaehr/historia/citus"
+	"github.com/historiaehr/historia/ehr"
+	"github.com/historiaehr/historia/rbac"
 	"github.com/historiaehr/historia/refserver/internal/server"
 )
 
@@ -135,14 +139,17 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	sub := args[0]
 	fs := flagSet("user "+sub, stderr)
-	var url, tenant, username, role, patient, pwFile string
+	var url, tenant, username, role, patient, pwFile, name, specialty, license string
 	databaseFlags(fs, &url)
 	fs.StringVar(&tenant, "tenant", "", "tenant id")
 	fs.StringVar(&username, "username", "", "username")
 	switch sub {
 	case "add":
 		fs.StringVar(&role, "role", "", "role (paciente, medico, admisionista, secretaria, admin, auditor); comma-separated for several")
-		fs.StringVar(&patient, "patient", "", "patient id (for role paciente)")
+		fs.StringVar(&patient, "patient", "", "patient id (required for role paciente)")
+		fs.StringVar(&name, "name", "", "the physician's name as patients and staff see it (required for role medico: it creates the practitioner record)")
+		fs.StringVar(&specialty, "specialty", "", "the physician's specialty (role medico)")
+		fs.StringVar(&license, "license", "", "the physician's licence number (role medico)")
 		fs.StringVar(&pwFile, "password-file", "", "file holding the password; default: read one line from stdin")
 	case "reset-password":
 		fs.StringVar(&pwFile, "password-file", "", "file holding the new password; default: read one line from stdin")
@@ -177,17 +184,31 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	store := auth.NewStore(pool, auth.StoreConfig{})
 	switch sub {
 	case "add":
-		if role == "" {
-			return fmt.Errorf("%w: --role is required", errUsage)
+		roles, err := checkNewUser(ctx, pool, tenant, role, patient, name)
+		if err != nil {
+			return err
 		}
 		pw, err := readPassword()
 		if err != nil {
 			return err
 		}
 		u, err := store.CreateUser(ctx, auth.NewUser{Tenant: tenant, Username: username, Password: pw,
-			Roles: strings.Split(role, ","), PatientID: patient})
+			Roles: roles, PatientID: patient})
 		if err != nil {
 			return err
+		}
+		if slices.Contains(roles, "medico") {
+			// A physician works through a practitioner record (care teams,
+			// agenda, notes); without one the account is disabled rather
+			// than left half made.
+			ctx := ehr.NewContext(ctx, ehr.Actor{Principal: rbac.Principal{UserID: server.OperatorUser, TenantID: tenant, Roles: []string{"admin"}}})
+			pr, err := ehr.NewRepository(pool).CreatePractitioner(ctx, ehr.Practitioner{UserID: u.ID, Name: name, Specialty: specialty, License: license})
+			if err != nil {
+				_ = store.DisableUser(context.WithoutCancel(ctx), tenant, u.ID)
+				return fmt.Errorf("practitioner record for user %s (account disabled): %w", u.ID, err)
+			}
+			fmt.Fprintf(stdout, "user %s created (id %s), practitioner %s\n", u.Username, u.ID, pr.ID)
+			return nil
 		}
 		fmt.Fprintf(stdout, "user %s created (id %s)\n", u.Username, u.ID)
 		return nil
@@ -212,4 +233,42 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	fmt.Fprintf(stdout, "password of %s reset\n", u.Username)
 	return nil
+}
+
+// checkNewUser validates `historia user add` before anything is written:
+// the tenant exists, every role is one of the default policy's, a paciente
+// names their patient and a medico their name. It returns the roles.
+func checkNewUser(ctx context.Context, db ehr.DB, tenant, role, patient, name string) ([]string, error) {
+	if role == "" {
+		return nil, fmt.Errorf("%w: --role is required", errUsage)
+	}
+	known := rbac.DefaultPolicy().Roles()
+	var roles []string
+	for _, r := range strings.Split(role, ",") {
+		r = strings.TrimSpace(r)
+		if !slices.Contains(known, r) {
+			return nil, fmt.Errorf("%w: --role: unknown role %q (known: %s)", errUsage, r, strings.Join(known, ", "))
+		}
+		if !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	if slices.Contains(roles, "paciente") {
+		if _, err := uuid.Parse(patient); err != nil {
+			return nil, fmt.Errorf("%w: --patient: role paciente needs the patient's id (a UUID)", errUsage)
+		}
+	} else if patient != "" {
+		return nil, fmt.Errorf("%w: --patient is only for role paciente", errUsage)
+	}
+	if slices.Contains(roles, "medico") && strings.TrimSpace(name) == "" {
+		return nil, fmt.Errorf("%w: --name: role medico needs the physician's name", errUsage)
+	}
+	tenants, err := ehr.NewRepository(db).ListTenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(tenants, func(t ehr.Tenant) bool { return t.ID == tenant }) {
+		return nil, fmt.Errorf("--tenant: no tenant %s (see: historia tenant list)", tenant)
+	}
+	return roles, nil
 }

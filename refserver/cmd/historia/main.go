@@ -32,7 +32,7 @@ Usage:
   historia demo [--addr 127.0.0.1:8080] [--demo-password PW] [--patients N] [--data-dir DIR]
   historia serve --database-url URL [--addr ADDR] [--signing-key-file F] [--tls-cert F --tls-key F]
   historia migrate --database-url URL
-  historia user add --tenant T --username U --role R [--patient ID] (password from --password-file or stdin)
+  historia user add --tenant T --username U --role R [--patient ID] [--name N] (password from --password-file or stdin)
   historia user disable --tenant T --username U
   historia user reset-password --tenant T --username U
   historia audit verify [--patient ID] --database-url URL

@@ -22,7 +22,6 @@ import (
 	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
 
-	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/refserver/internal/testlock"
 )
 
@@ -229,11 +228,17 @@ func setup() (*suite, error) {
 		return s, fmt.Errorf("historia citus distribute on plain PostgreSQL: %w\n%s", err, out)
 	}
 
-	// A tenant. The binary has no command for it yet: the library's
-	// bootstrap call, over the published port.
-	if s.tenant, err = createTenant(ctx, hostURL); err != nil {
-		return s, err
+	// A tenant, with `historia tenant add` in a one-shot container: the
+	// id is the last line it prints.
+	out, err := s.runOnce(ctx, "tenant", "add", "Hospital de Contenedores")
+	if err != nil {
+		return s, fmt.Errorf("historia tenant add: %w\n%s", err, out)
 	}
+	lines := strings.Fields(strings.TrimSpace(out))
+	if len(lines) == 0 {
+		return s, fmt.Errorf("historia tenant add printed nothing")
+	}
+	s.tenant = lines[len(lines)-1]
 
 	// One user per staff role; the paciente user comes in TestSmoke, after
 	// the admisionista registers the patient.
@@ -326,6 +331,9 @@ func (s *suite) addUser(ctx context.Context, role, patient string) error {
 	if patient != "" {
 		args = append(args, "--patient", patient)
 	}
+	if role == "medico" {
+		args = append(args, "--name", "Dra. Contenedor")
+	}
 	if out, err := s.runOnce(ctx, args...); err != nil {
 		return fmt.Errorf("%w\n%s", err, out)
 	}
@@ -348,19 +356,6 @@ func (s *suite) close() {
 	for i := len(s.cleanup) - 1; i >= 0; i-- {
 		s.cleanup[i]()
 	}
-}
-
-func createTenant(ctx context.Context, url string) (string, error) {
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		return "", err
-	}
-	defer pool.Close()
-	t, err := ehr.NewRepository(pool).CreateTenant(ctx, "Hospital de Contenedores")
-	if err != nil {
-		return "", fmt.Errorf("create tenant: %w", err)
-	}
-	return t.ID, nil
 }
 
 func tail(s string, n int) string {
