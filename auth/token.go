@@ -182,34 +182,11 @@ var (
 	errMissing   = fmt.Errorf("%w: missing sub, tenant, jti or iat", ErrInvalidToken)
 )
 
-// wireClaims is the fixed shape claims are decoded into. Times are integer
-// seconds, as Issue writes them; aud is a string or an array of strings.
-type wireClaims struct {
-	Iss       string   `json:"iss"`
-	Sub       string   `json:"sub"`
-	Aud       audience `json:"aud"`
-	Exp       int64    `json:"exp"`
-	Nbf       int64    `json:"nbf"`
-	Iat       int64    `json:"iat"`
-	Jti       string   `json:"jti"`
-	Tenant    string   `json:"tenant"`
-	Roles     []string `json:"roles"`
-	PatientID string   `json:"patient_id"`
-	SessionID string   `json:"sid"`
-}
-
-type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*a = audience{s}
-		return nil
-	}
-	return json.Unmarshal(b, (*[]string)(a))
+// verified holds the Claims Verify returns together with the values its
+// pointers refer to, so that they take one allocation.
+type verified struct {
+	c             Claims
+	exp, iat, nbf jwt.NumericDate
 }
 
 // Verify checks an access token and returns its claims. Every refusal wraps
@@ -236,23 +213,38 @@ func (i *Issuer) Verify(token string) (*Claims, error) {
 	if !ok {
 		return nil, errHeader
 	}
-	var sigBuf [512]byte
-	if base64.RawURLEncoding.DecodedLen(len(s)) > len(sigBuf) {
+	// base64 wants []byte: decode from a copy of each segment on the stack
+	// rather than a conversion to the heap. Every supported signature fits
+	// (RS256 with a 4096-bit key: 683 characters); a payload over 1 KiB
+	// takes the heap.
+	var src [1024]byte
+	if len(s) > 704 {
 		return nil, errSignature
 	}
-	n, err := base64.RawURLEncoding.Strict().Decode(sigBuf[:], []byte(s))
+	// The signature goes to an interface method, so it lives on the heap
+	// anyway: allocate just its size.
+	sig := make([]byte, base64.RawURLEncoding.DecodedLen(len(s)))
+	n, err := base64.RawURLEncoding.Strict().Decode(sig, src[:copy(src[:], s)])
 	if err != nil {
 		return nil, errSignature
 	}
-	if err := i.keys.method.Verify(token[:len(h)+1+len(p)], sigBuf[:n], k.public); err != nil {
+	if err := i.keys.method.Verify(token[:len(h)+1+len(p)], sig[:n], k.public); err != nil {
 		return nil, errSignature
 	}
-	payload, err := base64.RawURLEncoding.Strict().DecodeString(p)
+	var payloadBuf [768]byte
+	var payload []byte
+	if len(p) <= len(src) {
+		n, err = base64.RawURLEncoding.Strict().Decode(payloadBuf[:], src[:copy(src[:], p)])
+		payload = payloadBuf[:n]
+	} else {
+		payload, err = base64.RawURLEncoding.Strict().DecodeString(p)
+	}
 	if err != nil {
 		return nil, errClaims
 	}
+	// The claims' strings are slices of this one copy of the payload.
 	var w wireClaims
-	if err := json.Unmarshal(payload, &w); err != nil {
+	if err := decodeClaims(string(payload), &w); err != nil {
 		return nil, errClaims
 	}
 	now := i.clock.Now()
@@ -271,13 +263,15 @@ func (i *Issuer) Verify(token string) (*Claims, error) {
 	case w.Sub == "" || w.Tenant == "" || w.Jti == "" || w.Iat == 0:
 		return nil, errMissing
 	}
-	c := &Claims{
+	v := &verified{exp: jwt.NumericDate{Time: time.Unix(w.Exp, 0)}, iat: jwt.NumericDate{Time: time.Unix(w.Iat, 0)}}
+	v.c = Claims{
 		RegisteredClaims: jwt.RegisteredClaims{Issuer: w.Iss, Subject: w.Sub, Audience: jwt.ClaimStrings(w.Aud),
-			ExpiresAt: jwt.NewNumericDate(time.Unix(w.Exp, 0)), IssuedAt: jwt.NewNumericDate(time.Unix(w.Iat, 0)), ID: w.Jti},
+			ExpiresAt: &v.exp, IssuedAt: &v.iat, ID: w.Jti},
 		Tenant: w.Tenant, Roles: w.Roles, PatientID: w.PatientID, SessionID: w.SessionID,
 	}
 	if w.Nbf != 0 {
-		c.NotBefore = jwt.NewNumericDate(time.Unix(w.Nbf, 0))
+		v.nbf = jwt.NumericDate{Time: time.Unix(w.Nbf, 0)}
+		v.c.NotBefore = &v.nbf
 	}
-	return c, nil
+	return &v.c, nil
 }
