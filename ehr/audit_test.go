@@ -51,6 +51,51 @@ func TestVerifyChainDetectsTampering(t *testing.T) {
 	}
 }
 
+// TestGetPatientWithoutChainHead: a patient whose chain has no head yet
+// (loaded by SQL, say) is read, and the read starts the chain; later reads
+// extend it; a read of an unknown id writes nothing. The chain verifies.
+func TestGetPatientWithoutChainHead(t *testing.T) {
+	pool := ehrtest.NewDB(t)
+	h := ehrtest.NewHospital(t, pool)
+	p := h.NewPatient(t)
+	ctx := context.Background()
+	// As if the patient had been loaded without the repository: no head,
+	// no events.
+	for _, stmt := range []string{`DELETE FROM audit_events WHERE patient_id = $1`, `DELETE FROM audit_heads WHERE patient_id = $1`} {
+		if _, err := pool.Exec(ctx, stmt, p.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func() (n int) {
+		t.Helper()
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE patient_id = $1`, p.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := 1; i <= 3; i++ {
+		got, err := h.Repo.GetPatient(h.As(h.Medico), p.ID)
+		if err != nil || got.ID != p.ID || got.FamilyNames != p.FamilyNames {
+			t.Fatalf("read %d: %+v %v", i, got, err)
+		}
+		if n := count(); n != i {
+			t.Fatalf("after read %d: %d events", i, n)
+		}
+	}
+	st, err := h.Repo.VerifyChain(h.As(h.Auditor), p.ID)
+	if err != nil || st.Events != 3 {
+		t.Fatalf("chain: %+v %v", st, err)
+	}
+	unknown := "01900000-0000-7000-8000-000000000001"
+	if _, err := h.Repo.GetPatient(h.As(h.Medico), unknown); !errors.Is(err, ehr.ErrNotFound) {
+		t.Fatalf("unknown patient: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE patient_id = $1`, unknown).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("events of an unknown patient: %d %v", n, err)
+	}
+}
+
 func TestBreakGlass(t *testing.T) {
 	h := ehrtest.NewHospital(t, ehrtest.NewDB(t))
 	p := h.NewPatient(t)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/ehr/ehrtest"
@@ -14,12 +15,42 @@ import (
 
 // BenchmarkGetPatient compares the repository's audited, authorized read of
 // one patient with the same row read by a hand-written pgx query on the
-// same pool (target: repository <= 1.2x pgx).
+// same pool (target: repository <= 1.2x pgx), and with the floor an
+// audited read cannot go below: the same read plus the cheapest write
+// transaction that advances a per-patient counter and appends a row, one
+// UPDATE of a one-column head and one INSERT of a (patient_id, seq) row into
+// tables with a primary key only, sent with the read in one pgx.Batch (one
+// round trip, one implicit transaction), as the repository does.
 func BenchmarkGetPatient(b *testing.B) {
 	pool := ehrtest.NewDB(b)
+	bg := context.Background()
+	for _, ddl := range []string{
+		`CREATE TABLE bench_floor_heads (patient_id uuid PRIMARY KEY, seq bigint NOT NULL)`,
+		`CREATE TABLE bench_floor_events (patient_id uuid NOT NULL, seq bigint NOT NULL, PRIMARY KEY (patient_id, seq))`,
+	} {
+		if _, err := pool.Exec(bg, ddl); err != nil {
+			b.Fatal(err)
+		}
+	}
 	h := ehrtest.NewHospital(b, pool)
 	p := h.NewPatient(b)
 	ctx := h.As(h.Medico)
+	id, tenant := uuid.MustParse(p.ID), uuid.MustParse(h.Tenant.ID)
+	if _, err := pool.Exec(bg, `INSERT INTO bench_floor_heads (patient_id, seq) VALUES ($1, 0)`, id); err != nil {
+		b.Fatal(err)
+	}
+	const readSQL = `SELECT patient_id, tenant_id, document_type, document_number,
+  identifiers, given_names, family_names, birth_date, sex, phone, email, address, emergency_name, emergency_phone,
+  emergency_relationship, status, version, created_at, updated_at FROM patients WHERE patient_id = $1 AND tenant_id = $2`
+	scan := func(row pgx.Row) error {
+		var q ehr.Patient
+		var pid, tid uuid.UUID
+		err := row.Scan(&pid, &tid, &q.DocumentType, &q.DocumentNumber, &q.Identifiers, &q.GivenNames, &q.FamilyNames,
+			&q.BirthDate, &q.Sex, &q.Contact.Phone, &q.Contact.Email, &q.Contact.Address, &q.Emergency.Name,
+			&q.Emergency.Phone, &q.Emergency.Relationship, &q.Status, &q.Version, &q.CreatedAt, &q.UpdatedAt)
+		q.ID, q.TenantID = pid.String(), tid.String()
+		return err
+	}
 	b.Run("repository", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -30,20 +61,32 @@ func BenchmarkGetPatient(b *testing.B) {
 	})
 	b.Run("pgx", func(b *testing.B) {
 		b.ReportAllocs()
-		id, tenant := uuid.MustParse(p.ID), uuid.MustParse(h.Tenant.ID)
 		for b.Loop() {
-			var q ehr.Patient
-			var pid, tid uuid.UUID
-			err := pool.QueryRow(context.Background(), `SELECT patient_id, tenant_id, document_type, document_number,
-  identifiers, given_names, family_names, birth_date, sex, phone, email, address, emergency_name, emergency_phone,
-  emergency_relationship, status, version, created_at, updated_at FROM patients WHERE patient_id = $1 AND tenant_id = $2`,
-				id, tenant).Scan(&pid, &tid, &q.DocumentType, &q.DocumentNumber, &q.Identifiers, &q.GivenNames, &q.FamilyNames,
-				&q.BirthDate, &q.Sex, &q.Contact.Phone, &q.Contact.Email, &q.Contact.Address, &q.Emergency.Name,
-				&q.Emergency.Phone, &q.Emergency.Relationship, &q.Status, &q.Version, &q.CreatedAt, &q.UpdatedAt)
+			if err := scan(pool.QueryRow(bg, readSQL, id, tenant)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("floor", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			batch := &pgx.Batch{}
+			batch.Queue(readSQL, id, tenant)
+			batch.Queue(`UPDATE bench_floor_heads SET seq = seq + 1 WHERE patient_id = $1`, id)
+			batch.Queue(`INSERT INTO bench_floor_events (patient_id, seq) SELECT patient_id, seq FROM bench_floor_heads WHERE patient_id = $1`, id)
+			br := pool.SendBatch(bg, batch)
+			err := scan(br.QueryRow())
+			for range 2 {
+				if err == nil {
+					_, err = br.Exec()
+				}
+			}
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
 			if err != nil {
 				b.Fatal(err)
 			}
-			q.ID, q.TenantID = pid.String(), tid.String()
 		}
 	})
 }

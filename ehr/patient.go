@@ -10,6 +10,7 @@ import (
 	sq "github.com/Masterminds/squirrel"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/historiaehr/historia/rbac"
 )
@@ -151,11 +152,13 @@ const patientColumns = `patient_id, tenant_id, document_type, document_number, i
 
 func scanPatient(row pgx.Row) (Patient, error) {
 	var p Patient
-	var id, tenant uuid.UUID
+	// pgtype.UUID scans the binary form directly; uuid.UUID would go
+	// through its sql.Scanner, from text.
+	var id, tenant pgtype.UUID
 	err := row.Scan(&id, &tenant, &p.DocumentType, &p.DocumentNumber, &p.Identifiers, &p.GivenNames, &p.FamilyNames,
 		&p.BirthDate, &p.Sex, &p.Contact.Phone, &p.Contact.Email, &p.Contact.Address, &p.Emergency.Name,
 		&p.Emergency.Phone, &p.Emergency.Relationship, &p.Status, &p.Version, &p.CreatedAt, &p.UpdatedAt)
-	p.ID, p.TenantID = id.String(), tenant.String()
+	p.ID, p.TenantID = uuid.UUID(id.Bytes).String(), uuid.UUID(tenant.Bytes).String()
 	p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
 	return p, err
 }
@@ -232,7 +235,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 // existing in the tenant, so a read of an unknown id writes nothing. Each
 // statement filters every table it touches on patient_id = $2, so on
 // Citus each is a single-shard router statement. Arguments: auditArgs,
-// split by headArgs and eventArgs ($1 tenant, $2 patient).
+// its head and event windows ($1 tenant, $2 patient).
 const (
 	getPatientNoAuditSQL = `SELECT ` + patientColumns + ` FROM patients WHERE patient_id = $2 AND tenant_id = $1`
 
@@ -253,13 +256,13 @@ WHERE h.patient_id = $2 AND p.patient_id = $2 AND h.tenant_id = $1`
 // on b; readGetPatient reads its results.
 func (r *Repository) queueGetPatient(b *pgx.Batch, a *access) {
 	if r.noAudit {
-		b.Queue(getPatientNoAuditSQL, a.tenant, a.patient)
+		b.Queue(getPatientNoAuditSQL, pgUUID(a.tenant), pgUUID(a.patient))
 		return
 	}
 	args := a.auditArgs(r.clock())
-	b.Queue(getPatientNoAuditSQL, args[0], args[1])
-	b.Queue(getPatientHeadSQL, headArgs(args)...)
-	b.Queue(getPatientEventSQL, eventArgs(args)...)
+	b.Queue(getPatientNoAuditSQL, args.v[:2]...)
+	b.Queue(getPatientHeadSQL, args.head()...)
+	b.Queue(getPatientEventSQL, args.event()...)
 }
 
 func (r *Repository) readGetPatient(br pgx.BatchResults) (Patient, error) {
