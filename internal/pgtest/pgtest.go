@@ -393,4 +393,3 @@ func randHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
-
