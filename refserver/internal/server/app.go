@@ -67,7 +67,7 @@ func Handler(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, keys *au
 		return nil, errors.New("no signing keys")
 	}
 	svc, err := auth.NewService(pool, keys, auth.Config{Issuer: cfg.Issuer, Audience: cfg.Issuer, IdleTimeout: cfg.IdleTimeout,
-		DefaultTenant: tenant, Logger: log, Limiter: cfg.LoginLimiter})
+		DefaultTenant: tenant, Logger: log, Limiter: cfg.LoginLimiter, Clock: cfg.Clock})
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,9 @@ type Config struct {
 	// LoginLimiter limits login attempts per client; nil is auth's
 	// default. Not a flag: tests and embedders set it.
 	LoginLimiter auth.Limiter
+	// Clock is the sessions' clock (token expiry, idle time-out); nil is
+	// the system clock. Not a flag: tests set it.
+	Clock auth.Clock
 }
 
 // EnvPrefix prefixes the environment variable of every flag: --database-url

@@ -77,6 +77,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, func(*Config) {})
+}
+
+// newFixtureWith is newFixture with the server's Config adjusted by fn.
+func newFixtureWith(t *testing.T, fn func(*Config)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	pool := testDB(t)
 	logs := &logSink{}
@@ -98,7 +104,9 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := Handler(ctx, log, pool, keys, Config{Issuer: "test", IdleTimeout: time.Minute, LoginLimiter: allowAll{}}, a.TenantID)
+	cfg := Config{Issuer: "test", IdleTimeout: time.Minute, LoginLimiter: allowAll{}}
+	fn(&cfg)
+	h, err := Handler(ctx, log, pool, keys, cfg, a.TenantID)
 	if err != nil {
 		t.Fatal(err)
 	}
