@@ -17,9 +17,10 @@
 //
 // Policies are data: DefaultPolicy is embedded, and a hospital can load its
 // own JSON file with LoadPolicy, which validates it and names the offending
-// rule on error. Explicit deny rules override allow rules across all the
-// principal's roles; a request no rule allows is denied. Matrix describes
-// the whole role × action × kind table for documentation and for user
-// interfaces that hide what a role cannot do. docs/rbac.md is generated from
-// the default policy's Matrix.
+// rule on error. A principal's roles add up, except that an explicit deny
+// rule for any of them overrides the allow rules of all the others; a
+// request no rule allows is denied. Matrix describes the whole role ×
+// action × kind table for documentation and for user interfaces that hide
+// what a role cannot do. docs/rbac.md is generated from the default
+// policy's Matrix.
 package rbac

@@ -144,7 +144,7 @@ func TestBreakGlass(t *testing.T) {
 		{"too long", "medico", with(func(g *rbac.Grant) { g.NotAfter = t0.Add(rbac.DefaultMaxGrantDuration + time.Second) }), false, "longer than"},
 		{"longest", "medico", with(func(g *rbac.Grant) { g.NotAfter = t0.Add(rbac.DefaultMaxGrantDuration) }), true, "break-glass"},
 		// Only rules that list breakglass accept a grant.
-		{"role without breakglass", "secretaria", base, false, "do not access clinical data"},
+		{"role without breakglass", "secretaria", base, false, "no rule allows"},
 		{"paciente", "paciente", base, false, "own record"},
 	}
 	for _, tt := range tests {
@@ -234,7 +234,8 @@ func TestIssueGrant(t *testing.T) {
 
 // denyPolicy grants medico everything on notes and denies amend explicitly,
 // and gives a second role an overlapping allow, to show that deny overrides
-// allow within a role and across roles.
+// allow within a role and across roles. (The default policy has a single
+// deny rule; TestDefaultSeveralRoles covers it.)
 const denyPolicy = `{
   "version": 1,
   "roles": ["medico", "residente", "jefe"],
@@ -278,21 +279,64 @@ func TestDenyOverridesAllow(t *testing.T) {
 		})
 	}
 
-	// In the default policy a physician who also holds a non-clinical role
-	// loses clinical access: those roles deny clinical data explicitly.
-	for _, other := range []string{"admisionista", "secretaria", "admin", "auditor"} {
-		t.Run("default medico+"+other, func(t *testing.T) {
-			d := newEngine(t, nil).Decide(who("medico", other), rbac.ActionRead, rbac.KindNote,
-				rbac.Target{TenantID: tenant, PatientID: otherPatient, OnCareTeam: true})
-			if d.Allowed || d.Rule != other+"-no-clinical" {
-				t.Errorf("Decide = %+v, want denied by %s-no-clinical", d, other)
+}
+
+// TestDefaultSeveralRoles checks how roles combine in the default policy:
+// they add up, and the one explicit deny (auditors never break the glass)
+// beats any other role.
+func TestDefaultSeveralRoles(t *testing.T) {
+	e := newEngine(t, nil)
+	none := rbac.Target{TenantID: tenant, PatientID: otherPatient}
+	team := rbac.Target{TenantID: tenant, PatientID: otherPatient, OnCareTeam: true}
+	const glassDeny = "Auditors review break-the-glass use, so they never break the glass themselves, whatever other role they hold."
+	tests := []struct {
+		name   string
+		roles  []string
+		a      rbac.Action
+		k      rbac.Kind
+		t      rbac.Target
+		allow  bool
+		rule   string
+		reason string
+	}{
+		// A physician keeps clinical access whatever other role they hold.
+		{"medico+admin reads a care-team note", []string{"medico", "admin"}, rbac.ActionRead, rbac.KindNote, team, true, "medico-clinical", "care team"},
+		{"admin+medico reads a care-team note", []string{"admin", "medico"}, rbac.ActionRead, rbac.KindNote, team, true, "medico-clinical", "care team"},
+		{"medico+admisionista writes a care-team observation", []string{"medico", "admisionista"}, rbac.ActionCreate, rbac.KindObservation, team, true, "medico-clinical", "care team"},
+		{"medico+secretaria reads a care-team medication", []string{"medico", "secretaria"}, rbac.ActionRead, rbac.KindMedication, team, true, "medico-clinical", "care team"},
+		{"medico+auditor reads a care-team note", []string{"medico", "auditor"}, rbac.ActionRead, rbac.KindNote, team, true, "medico-clinical", "care team"},
+		// ... and the other role's permissions too.
+		{"medico+admin manages users", []string{"medico", "admin"}, rbac.ActionManage, rbac.KindUser, rbac.Target{TenantID: tenant}, true, "admin-users", "within the tenant"},
+		{"medico+admisionista registers a patient", []string{"medico", "admisionista"}, rbac.ActionCreate, rbac.KindDemographics, none, true, "admisionista-demographics", "within the tenant"},
+		{"admin+auditor verifies the audit trail", []string{"admin", "auditor"}, rbac.ActionVerify, rbac.KindAudit, rbac.Target{TenantID: tenant}, true, "auditor-audit", "within the tenant"},
+		{"medico+auditor reviews break-glass use", []string{"medico", "auditor"}, rbac.ActionRead, rbac.KindBreakGlass, rbac.Target{TenantID: tenant}, true, "auditor-break-glass-review", "within the tenant"},
+		// Adding roles widens no condition.
+		{"medico+admin off the care team", []string{"medico", "admin"}, rbac.ActionRead, rbac.KindNote, none, false, "medico-clinical", "requires a place on the patient's care team"},
+		{"admisionista+secretaria read a care-team note", []string{"admisionista", "secretaria"}, rbac.ActionRead, rbac.KindNote, team, false, rbac.RuleDefaultDeny, "no rule allows"},
+		{"admin+auditor read a care-team note", []string{"admin", "auditor"}, rbac.ActionRead, rbac.KindNote, team, false, rbac.RuleDefaultDeny, "no rule allows"},
+		// The auditor deny beats medico's allow, in either order.
+		{"medico+auditor break the glass", []string{"medico", "auditor"}, rbac.ActionBreakGlass, rbac.KindBreakGlass, none, false, "auditor-no-break-glass", glassDeny},
+		{"auditor+medico break the glass", []string{"auditor", "medico"}, rbac.ActionBreakGlass, rbac.KindBreakGlass, none, false, "auditor-no-break-glass", glassDeny},
+		{"auditor alone breaks the glass", []string{"auditor"}, rbac.ActionBreakGlass, rbac.KindBreakGlass, none, false, "auditor-no-break-glass", glassDeny},
+		{"medico+admin break the glass", []string{"medico", "admin"}, rbac.ActionBreakGlass, rbac.KindBreakGlass, none, true, "medico-break-glass", "within the tenant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := e.Decide(who(tt.roles...), tt.a, tt.k, tt.t)
+			if d.Allowed != tt.allow || d.Rule != tt.rule || !strings.Contains(d.Reason, tt.reason) {
+				t.Errorf("Decide = %+v, want allowed %v by %s (%q)", d, tt.allow, tt.rule, tt.reason)
+			}
+			if ok := rbac.Default().Matrix().CanAny(tt.roles, tt.a, tt.k); tt.allow && !ok {
+				t.Errorf("CanAny = false for an allowed request")
 			}
 		})
 	}
-	// Roles that add up without denies do combine.
-	d := newEngine(t, nil).Decide(who("admin", "auditor"), rbac.ActionVerify, rbac.KindAudit, rbac.Target{TenantID: tenant})
-	if !d.Allowed || d.Rule != "auditor-audit" {
-		t.Errorf("admin+auditor verify audit: %+v", d)
+
+	// Hence a physician who is also an auditor cannot obtain a grant.
+	_, err := e.IssueGrant(who("medico", "auditor"), none, goodReason, time.Hour)
+	var de *rbac.DeniedError
+	if !errors.As(err, &de) || de.Decision.Rule != "auditor-no-break-glass" {
+		t.Errorf("IssueGrant for medico+auditor = %v, want denied by auditor-no-break-glass", err)
 	}
 }
 

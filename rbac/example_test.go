@@ -24,7 +24,7 @@ func ExampleEngine_Decide() {
 	// Output:
 	// {true medico-clinical allowed: on the patient's care team careteam}
 	// {false medico-clinical requires a place on the patient's care team or a valid break-glass grant none}
-	// {false admisionista-no-clinical Admissions staff do not access clinical data. none}
+	// {false default-deny no rule allows this action on this kind for the principal's roles none}
 }
 
 func ExampleEngine_Authorize() {
@@ -102,10 +102,13 @@ func ExampleMatrix_Can() {
 	for _, a := range []rbac.Action{rbac.ActionSchedule, rbac.ActionCheckIn, rbac.ActionAdmit} {
 		fmt.Printf("secretaria %s appointment: %v\n", a, m.Can("secretaria", a, rbac.KindAppointment))
 	}
+	// Roles add up; the one explicit deny of the default policy wins.
 	fmt.Println("medico+admin read note:", m.CanAny([]string{"medico", "admin"}, rbac.ActionRead, rbac.KindNote))
+	fmt.Println("medico+auditor break-glass:", m.CanAny([]string{"medico", "auditor"}, rbac.ActionBreakGlass, rbac.KindBreakGlass))
 	// Output:
 	// secretaria schedule appointment: true
 	// secretaria check-in appointment: true
 	// secretaria admit appointment: false
-	// medico+admin read note: false
+	// medico+admin read note: true
+	// medico+auditor break-glass: false
 }

@@ -56,18 +56,21 @@ type decideCase struct {
 	allow bool
 }
 
-// decideCases covers each path through Decide.
+// decideCases covers each path through Decide. "explicit-deny" is the
+// default policy's one deny rule beating another role's allow (medico may
+// break the glass, auditor may not); "multi-role" skips an unknown role and
+// a role without a rule to reach the allow of the third.
 var decideCases = []decideCase{
 	{"allow", who("medico"), rbac.ActionSearch, rbac.KindDemographics, rbac.Target{TenantID: tenant}, true},
 	{"deny", who("secretaria"), rbac.ActionRead, rbac.KindAudit, rbac.Target{TenantID: tenant}, false},
-	{"explicit-deny", who("admisionista"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: otherPatient, OnCareTeam: true}, false},
+	{"explicit-deny", who("medico", "auditor"), rbac.ActionBreakGlass, rbac.KindBreakGlass, rbac.Target{TenantID: tenant, PatientID: otherPatient}, false},
 	{"careteam", who("medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: otherPatient, OnCareTeam: true}, true},
 	{"careteam-deny", who("medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: otherPatient}, false},
 	{"breakglass", who("medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: otherPatient, Grant: validGrant(otherPatient)}, true},
 	{"breakglass-expired", who("medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: otherPatient, Grant: &rbac.Grant{UserID: userID, TenantID: tenant, PatientID: otherPatient, Reason: goodReason, NotAfter: t0.Add(-time.Second)}}, false},
 	{"self", who("paciente"), rbac.ActionRead, rbac.KindObservation, rbac.Target{TenantID: tenant, PatientID: selfPatient}, true},
 	{"self-deny", who("paciente"), rbac.ActionRead, rbac.KindObservation, rbac.Target{TenantID: tenant, PatientID: otherPatient}, false},
-	{"multi-role", who("nurse", "secretaria", "medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: otherPatient, OnCareTeam: true}, false},
+	{"multi-role", who("nurse", "secretaria", "medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: otherPatient, OnCareTeam: true}, true},
 	{"unknown-role", who("enfermera"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: otherPatient, OnCareTeam: true}, false},
 	{"tenant", who("medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: otherTenant, PatientID: otherPatient, OnCareTeam: true}, false},
 	{"empty-principal", rbac.Principal{}, rbac.ActionRead, rbac.KindNote, rbac.Target{}, false},

@@ -24,7 +24,8 @@ func TestMatrixLookup(t *testing.T) {
 		{"paciente", rbac.ActionUpdate, rbac.KindContact, rbac.Permission{Role: "paciente", Action: rbac.ActionUpdate, Kind: rbac.KindContact,
 			Allow: "paciente-own-contact", When: []rbac.Condition{rbac.ConditionSelf}}},
 		{"admin", rbac.ActionManage, rbac.KindUser, rbac.Permission{Role: "admin", Action: rbac.ActionManage, Kind: rbac.KindUser, Allow: "admin-users"}},
-		{"auditor", rbac.ActionAmend, rbac.KindNote, rbac.Permission{Role: "auditor", Action: rbac.ActionAmend, Kind: rbac.KindNote, Deny: "auditor-no-clinical"}},
+		{"auditor", rbac.ActionBreakGlass, rbac.KindBreakGlass, rbac.Permission{Role: "auditor", Action: rbac.ActionBreakGlass, Kind: rbac.KindBreakGlass, Deny: "auditor-no-break-glass"}},
+		{"auditor", rbac.ActionAmend, rbac.KindNote, rbac.Permission{Role: "auditor", Action: rbac.ActionAmend, Kind: rbac.KindNote}},
 		{"medico", rbac.ActionManage, rbac.KindUser, rbac.Permission{Role: "medico", Action: rbac.ActionManage, Kind: rbac.KindUser}},
 		{"enfermera", rbac.ActionRead, rbac.KindNote, rbac.Permission{Role: "enfermera", Action: rbac.ActionRead, Kind: rbac.KindNote}},
 	}
@@ -71,8 +72,12 @@ func TestMatrixCanAny(t *testing.T) {
 		want  bool
 	}{
 		{[]string{"medico"}, rbac.ActionRead, rbac.KindNote, true},
-		{[]string{"medico", "admin"}, rbac.ActionRead, rbac.KindNote, false},
+		{[]string{"medico", "admin"}, rbac.ActionRead, rbac.KindNote, true},
 		{[]string{"medico", "admin"}, rbac.ActionManage, rbac.KindUser, true},
+		{[]string{"admin", "auditor"}, rbac.ActionRead, rbac.KindNote, false},
+		{[]string{"medico"}, rbac.ActionBreakGlass, rbac.KindBreakGlass, true},
+		{[]string{"medico", "auditor"}, rbac.ActionBreakGlass, rbac.KindBreakGlass, false},
+		{[]string{"auditor", "medico"}, rbac.ActionBreakGlass, rbac.KindBreakGlass, false},
 		{[]string{"enfermera", "secretaria"}, rbac.ActionSchedule, rbac.KindAppointment, true},
 		{[]string{"enfermera"}, rbac.ActionRead, rbac.KindDemographics, false},
 		{nil, rbac.ActionRead, rbac.KindDemographics, false},
@@ -84,6 +89,19 @@ func TestMatrixCanAny(t *testing.T) {
 				t.Errorf("CanAny = %v, want %v", got, tt.want)
 			}
 		})
+	}
+
+	// A deny of one role hides what another role allows.
+	p, err := rbac.LoadPolicy(strings.NewReader(denyPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dm := p.Matrix()
+	if !dm.CanAny([]string{"medico"}, rbac.ActionAmend, rbac.KindNote) ||
+		dm.CanAny([]string{"medico", "residente"}, rbac.ActionAmend, rbac.KindNote) ||
+		dm.CanAny([]string{"residente", "jefe"}, rbac.ActionAmend, rbac.KindNote) ||
+		!dm.CanAny([]string{"medico", "residente"}, rbac.ActionRead, rbac.KindNote) {
+		t.Error("CanAny does not let a deny of one role override another role's allow")
 	}
 }
 

@@ -38,7 +38,9 @@ func grant(user, patient string, notAfter time.Time) *rbac.Grant {
 
 // cases is the request mix of BenchmarkCompare: one request per kind of
 // decision. Each case has its own user so their role assignments in casbin
-// do not mix.
+// do not mix. "explicit-deny" is the policy's one deny (auditor may not
+// break the glass) overriding another role's allow (medico may);
+// "multi-role" is allowed by the third of three roles.
 var cases = []struct {
 	name  string
 	req   request
@@ -46,14 +48,14 @@ var cases = []struct {
 }{
 	{"allow", request{principal("u-allow", "medico"), rbac.ActionSearch, rbac.KindDemographics, rbac.Target{TenantID: tenant}}, true},
 	{"deny", request{principal("u-deny", "secretaria"), rbac.ActionRead, rbac.KindAudit, rbac.Target{TenantID: tenant}}, false},
-	{"explicit-deny", request{principal("u-xdeny", "admisionista"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: "p-1", OnCareTeam: true}}, false},
+	{"explicit-deny", request{principal("u-xdeny", "medico", "auditor"), rbac.ActionBreakGlass, rbac.KindBreakGlass, rbac.Target{TenantID: tenant, PatientID: "p-1"}}, false},
 	{"careteam", request{principal("u-team", "medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: "p-1", OnCareTeam: true}}, true},
 	{"careteam-deny", request{principal("u-noteam", "medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: "p-1"}}, false},
 	{"breakglass", request{principal("u-glass", "medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: "p-1", Grant: grant("u-glass", "p-1", t0.Add(time.Hour))}}, true},
 	{"breakglass-expired", request{principal("u-expired", "medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: "p-1", Grant: grant("u-expired", "p-1", t0.Add(-time.Second))}}, false},
 	{"self", request{principal("u-self", "paciente"), rbac.ActionRead, rbac.KindObservation, rbac.Target{TenantID: tenant, PatientID: "p-u-self"}}, true},
 	{"self-deny", request{principal("u-other", "paciente"), rbac.ActionRead, rbac.KindObservation, rbac.Target{TenantID: tenant, PatientID: "p-1"}}, false},
-	{"multi-role", request{principal("u-multi", "enfermera", "secretaria", "medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: "p-1", OnCareTeam: true}}, false},
+	{"multi-role", request{principal("u-multi", "enfermera", "secretaria", "medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: "p-1", OnCareTeam: true}}, true},
 	{"unknown-role", request{principal("u-unknown", "enfermera"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: tenant, PatientID: "p-1", OnCareTeam: true}}, false},
 	{"tenant", request{principal("u-tenant", "medico"), rbac.ActionRead, rbac.KindNote, rbac.Target{TenantID: otherTenant, PatientID: "p-1", OnCareTeam: true}}, false},
 	{"empty-principal", request{rbac.Principal{}, rbac.ActionRead, rbac.KindNote, rbac.Target{}}, false},
@@ -151,9 +153,14 @@ func TestAgreement(t *testing.T) {
 		principals = append(principals, c.req.p)
 	}
 	roles := rbac.DefaultPolicy().Roles()
-	for _, r := range roles {
-		principals = append(principals, principal("u-"+r, r))
+	var single, pairs []rbac.Principal
+	for i, r := range roles {
+		single = append(single, principal("u-"+r, r))
+		for _, r2 := range roles[i+1:] {
+			pairs = append(pairs, principal("u-"+r+"+"+r2, r, r2))
+		}
 	}
+	principals = append(append(principals, single...), pairs...)
 	cb := newCasbin(t, principals...)
 
 	for _, c := range cases {
@@ -169,10 +176,11 @@ func TestAgreement(t *testing.T) {
 		})
 	}
 
-	t.Run("exhaustive", func(t *testing.T) {
+	// every asks both engines every action × kind in six target situations
+	// for each principal.
+	every := func(t *testing.T, ps []rbac.Principal) {
 		n := 0
-		for _, r := range roles {
-			p := principal("u-"+r, r)
+		for _, p := range ps {
 			targets := map[string]rbac.Target{
 				"none":    {TenantID: tenant, PatientID: "p-1"},
 				"self":    {TenantID: tenant, PatientID: p.PatientID},
@@ -191,7 +199,7 @@ func TestAgreement(t *testing.T) {
 							t.Fatal(err)
 						}
 						if got != d.Allowed {
-							t.Errorf("%s %s %s (%s): historia %+v, casbin %v", r, a, k, tn, d, got)
+							t.Errorf("%s %s %s (%s): historia %+v, casbin %v", strings.Join(p.Roles, "+"), a, k, tn, d, got)
 						}
 						n++
 					}
@@ -199,7 +207,11 @@ func TestAgreement(t *testing.T) {
 			}
 		}
 		t.Logf("%d requests agree", n)
-	})
+	}
+	t.Run("exhaustive", func(t *testing.T) { every(t, single) })
+	// Every pair of roles: roles add up, and the auditor's deny of
+	// break-glass beats medico's allow.
+	t.Run("pairs", func(t *testing.T) { every(t, pairs) })
 }
 
 // BenchmarkCompare runs each request kind through rbac and casbin:
