@@ -40,7 +40,11 @@ type AuditEvent struct {
 	Action string
 	// Kind is the rbac kind ("note", "demographics", ...), or "chart" for
 	// a whole-chart read.
-	Kind     string
+	Kind string
+	// RecordID is the record acted on, if any. A denied attempt on a
+	// patient who is not in the tenant (another tenant's, or no one's) is
+	// recorded on the tenant's own chain with RecordID "PATIENT" or
+	// "PATIENT/RECORD", the ids asked for.
 	RecordID string
 	// Outcome is OutcomeAllowed or OutcomeDenied.
 	Outcome string
@@ -175,7 +179,8 @@ func (a *access) auditArgs(now time.Time) *auditArgs {
 
 // The audit append is two statements sent in one round trip (a pgx.Batch):
 // the first advances the chain head and computes the new hash under the
-// head row's lock; the second copies seq and hashes from the head into the
+// head row's lock (only a head of the same tenant: a patient id of another
+// tenant never moves that tenant's chain); the second copies seq and hashes from the head into the
 // new event. Each touches one chain, filtered by patient_id (the chain
 // id), so on Citus each is a single-shard router statement. A single
 // statement with a modifying CTE would be simpler but is not: Citus's
@@ -190,7 +195,8 @@ const (
 	auditHeadSQL = `INSERT INTO audit_heads AS ah (tenant_id, patient_id, seq, prev_hash, hash)
 VALUES ($1, $2, 1, '\x', sha256(int8send(1::bigint) || $3::bytea))
 ON CONFLICT (patient_id) DO UPDATE
-  SET seq = ah.seq + 1, prev_hash = ah.hash, hash = sha256(ah.hash || int8send(ah.seq + 1) || $3::bytea)`
+  SET seq = ah.seq + 1, prev_hash = ah.hash, hash = sha256(ah.hash || int8send(ah.seq + 1) || $3::bytea)
+  WHERE ah.tenant_id = EXCLUDED.tenant_id`
 
 	auditEventSQL = `INSERT INTO audit_events (tenant_id, patient_id, seq, id, occurred_at, user_id, roles, action, kind,
   record_id, outcome, rule, break_glass, reason, request_id, ip, prev_hash, hash)
@@ -211,7 +217,10 @@ func execAudit(br pgx.BatchResults) error {
 	}
 	tag, err := br.Exec()
 	if err == nil && tag.RowsAffected() != 1 {
-		err = fmt.Errorf("audit event not written (%d rows)", tag.RowsAffected())
+		// The head statement advances a chain only for its own tenant
+		// (ON CONFLICT ... WHERE): a chain of another tenant's patient is
+		// left alone and no event is written.
+		err = fmt.Errorf("audit event not written: %w: the chain is not the tenant's", ErrNotFound)
 	}
 	return err
 }

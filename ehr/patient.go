@@ -243,7 +243,8 @@ const (
 SELECT p.tenant_id, p.patient_id, 1, '\x', sha256(int8send(1::bigint) || $3::bytea)
 FROM patients p WHERE p.patient_id = $2 AND p.tenant_id = $1
 ON CONFLICT (patient_id) DO UPDATE
-  SET seq = ah.seq + 1, prev_hash = ah.hash, hash = sha256(ah.hash || int8send(ah.seq + 1) || $3::bytea)`
+  SET seq = ah.seq + 1, prev_hash = ah.hash, hash = sha256(ah.hash || int8send(ah.seq + 1) || $3::bytea)
+  WHERE ah.tenant_id = EXCLUDED.tenant_id`
 
 	getPatientEventSQL = `INSERT INTO audit_events (tenant_id, patient_id, seq, id, occurred_at, user_id, roles, action, kind,
   record_id, outcome, rule, break_glass, reason, request_id, ip, prev_hash, hash)

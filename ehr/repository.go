@@ -252,11 +252,34 @@ func (r *Repository) authorize(ctx context.Context, q DB, op string, a *access) 
 	return r.deny(ctx, op, a)
 }
 
+// patientInTenantSQL tells whether $1 is a patient of tenant $2.
+const patientInTenantSQL = `SELECT EXISTS (SELECT 1 FROM patients WHERE patient_id = $1 AND tenant_id = $2)`
+
 // deny records a denied access on the repository's DB (its own
 // transaction, as the caller's is rolled back) and returns the error.
+//
+// A denial about a patient who is not in the actor's tenant (another
+// tenant's, or no one's) is recorded on the tenant's own chain, with the
+// patient id asked for as the record ("patient" or "patient/record"): it
+// must neither touch another
+// tenant's chain nor open a chain for an id that is no patient.
 func (r *Repository) deny(ctx context.Context, op string, a *access) error {
 	denied := &rbac.DeniedError{Decision: a.decision}
-	if err := r.audit(context.WithoutCancel(ctx), r.db, a, r.clock()); err != nil {
+	ctx = context.WithoutCancel(ctx)
+	if a.patient != uuid.Nil {
+		var inTenant bool
+		if err := r.db.QueryRow(ctx, patientInTenantSQL, a.patient, a.tenant).Scan(&inTenant); err != nil {
+			return errors.Join(fmt.Errorf("ehr: %s: %w", op, denied), dbError("check patient", err))
+		}
+		if !inTenant {
+			rec := a.patient.String()
+			if a.record != "" {
+				rec += "/" + a.record
+			}
+			a.record, a.patient = rec, uuid.Nil
+		}
+	}
+	if err := r.audit(ctx, r.db, a, r.clock()); err != nil {
 		return errors.Join(fmt.Errorf("ehr: %s: %w", op, denied), err)
 	}
 	return fmt.Errorf("ehr: %s: %w", op, denied)
