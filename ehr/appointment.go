@@ -406,6 +406,11 @@ func (r *Repository) ListAppointments(ctx context.Context, q AppointmentQuery) (
 		}
 		var rows pgx.Rows
 		if pid != nil {
+			// Only a patient of the tenant: an unknown id (or another
+			// tenant's) is not found, and opens no audit chain.
+			if err := r.requirePatient(ctx, tx, op, a); err != nil {
+				return err
+			}
 			rows, err = tx.Query(ctx, patientAppointmentsSQL, a.tenant, *pid, from, to, q.IncludeCancelled)
 		} else {
 			rows, err = tx.Query(ctx, agendaSQL, a.tenant, pr, from, to, q.IncludeCancelled)

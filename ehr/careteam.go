@@ -151,7 +151,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', 1, $10, $10, $11)`,
 // practitioner loses the care-team fact. It returns the new version.
 //
 // It returns a *ValidationError (ErrInvalid), ErrNotFound, ErrConflict
-// (stale version), ErrDenied unless the actor may update care-team
+// (stale version, or the membership is not active: already ended, or
+// entered in error), ErrDenied unless the actor may update care-team
 // memberships.
 func (r *Repository) EndCareTeam(ctx context.Context, ref RecordRef, reason string) (int, error) {
 	const op = "end care team"
@@ -178,7 +179,7 @@ func (r *Repository) EndCareTeam(ctx context.Context, ref RecordRef, reason stri
 		now := r.clock()
 		nv, err = write(ctx, tx, op, tCareTeam, `UPDATE care_team_members SET status = 'ended', ends_at = $5,
   change_reason = $6, version = version + 1, updated_at = $5, updated_by = $7
-WHERE patient_id = $1 AND id = $2 AND tenant_id = $3 AND version = $4`, pid, id, a.tenant, ref.Version, now, trim(reason), a.actor.Principal.UserID)
+WHERE patient_id = $1 AND id = $2 AND tenant_id = $3 AND version = $4 AND status = 'active'`, pid, id, a.tenant, ref.Version, now, trim(reason), a.actor.Principal.UserID)
 		if err != nil {
 			return err
 		}

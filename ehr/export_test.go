@@ -6,3 +6,12 @@ func WithoutAudit() Option { return func(r *Repository) { r.noAudit = true } }
 
 // Fold exposes fold to the external tests.
 var Fold = fold
+
+// MigrationSQL returns the text of the embedded migration file name.
+func MigrationSQL(name string) string {
+	b, err := migrationFS.ReadFile("migrations/" + name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}

@@ -281,7 +281,9 @@ func (r *Repository) readGetPatient(br pgx.BatchResults) (Patient, error) {
 	return p, err
 }
 
-// GetPatient returns the demographics of patient id in the actor's tenant.
+// GetPatient returns the demographics of patient id in the actor's tenant,
+// with the contact data (Contact, Emergency) blank unless the actor may
+// read it (rbac KindContact), as in Chart.
 // The read is audited in the same transaction and the same round trip
 // (one round trip in all when the policy allows it without care-team
 // facts, as for a physician, a clerk or the patient).
@@ -302,15 +304,35 @@ func (r *Repository) GetPatient(ctx context.Context, id string) (Patient, error)
 	if err := r.authorize(ctx, r.db, op, a); err != nil {
 		return Patient{}, err
 	}
+	// The contact data is shown only to who may read it (as in Chart).
+	// When that takes the care-team facts, they are read in the same
+	// batch: still one round trip.
+	p0 := a.actor.Principal
+	contact := r.authz.Decide(p0, rbac.ActionRead, rbac.KindContact, a.target(false, nil)).Allowed
 	b := &pgx.Batch{}
+	if !contact {
+		b.Queue(factsSQL, r.factsArgs(a)...)
+	}
 	r.queueGetPatient(b, a)
 	br := r.db.SendBatch(ctx, b)
-	p, err := r.readGetPatient(br)
+	p, err := func() (Patient, error) {
+		if !contact {
+			f, err := a.scanFacts(br.QueryRow())
+			if err != nil {
+				return Patient{}, err
+			}
+			contact = r.authz.Decide(p0, rbac.ActionRead, rbac.KindContact, a.target(f.onCareTeam, f.grant)).Allowed
+		}
+		return r.readGetPatient(br)
+	}()
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return Patient{}, dbError(op+" "+id, err)
+	}
+	if !contact {
+		p.Contact, p.Emergency = Contact{}, EmergencyContact{}
 	}
 	return p, nil
 }
@@ -506,7 +528,9 @@ type patientCursor struct {
 
 // SearchPatients finds patients of the actor's tenant by name, document
 // number and birth date, with keyset pagination. The search is audited on
-// the tenant's chain (without the search terms).
+// the tenant's chain (without the search terms). Contact data is blank
+// unless the actor may read it of any patient (rbac KindContact with no
+// care-team or break-glass condition).
 //
 // It returns ErrInvalid for a bad cursor or limit, ErrDenied unless the
 // actor may search demographics.
@@ -555,6 +579,9 @@ func (r *Repository) SearchPatients(ctx context.Context, q PatientQuery) (Patien
 	b = b.Column("sort_key").OrderBy("sort_key", "patient_id").Limit(uint64(limit + 1))
 	var page PatientPage
 	var lastKey string
+	// A search shows contact data only to who may read it of any patient
+	// (the front desk, admissions), not to who needs the care team.
+	contact := r.authz.Decide(a.actor.Principal, rbac.ActionRead, rbac.KindContact, a.target(false, nil)).Allowed
 	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
 		if err := r.authorize(ctx, tx, op, a); err != nil {
 			return err
@@ -591,6 +618,9 @@ func (r *Repository) SearchPatients(ctx context.Context, q PatientQuery) (Patien
 			}
 			p.ID, p.TenantID = id.String(), tenant.String()
 			p.CreatedAt, p.UpdatedAt = p.CreatedAt.UTC(), p.UpdatedAt.UTC()
+			if !contact {
+				p.Contact, p.Emergency = Contact{}, EmergencyContact{}
+			}
 			page.Patients = append(page.Patients, p)
 			keys = append(keys, key)
 		}
@@ -641,6 +671,12 @@ ORDER BY sort_key, patient_id`, a.tenant, user, r.clock())
 			p, err := scanPatient(rows)
 			if err != nil {
 				return dbError(op, err)
+			}
+			// The actor is on this patient's active care team (the
+			// query's condition): the contact shows if the policy says so.
+			t := rbac.Target{TenantID: a.actor.Principal.TenantID, PatientID: p.ID, OnCareTeam: true}
+			if !r.authz.Decide(a.actor.Principal, rbac.ActionRead, rbac.KindContact, t).Allowed {
+				p.Contact, p.Emergency = Contact{}, EmergencyContact{}
 			}
 			out = append(out, p)
 		}

@@ -198,18 +198,27 @@ LEFT JOIN LATERAL (
 // loadFacts reads the care-team fact and the active break-glass grant of
 // the actor for the access's patient.
 func (r *Repository) loadFacts(ctx context.Context, q DB, a *access) (facts, error) {
-	var f facts
 	if a.patient == uuid.Nil {
-		return f, nil
+		return facts{}, nil
 	}
+	return a.scanFacts(q.QueryRow(ctx, factsSQL, r.factsArgs(a)...))
+}
+
+// factsArgs returns the arguments of factsSQL for a.
+func (r *Repository) factsArgs(a *access) []any {
 	user, err := uuid.Parse(a.actor.Principal.UserID)
 	if err != nil {
 		user = uuid.Nil // a non-UUID user is on no care team
 	}
+	return []any{a.patient, a.tenant, user, a.actor.Principal.UserID, r.clock()}
+}
+
+// scanFacts reads the result of factsSQL for a.
+func (a *access) scanFacts(row pgx.Row) (facts, error) {
+	var f facts
 	var reason *string
 	var notAfter *time.Time
-	if err := q.QueryRow(ctx, factsSQL, a.patient, a.tenant, user, a.actor.Principal.UserID, r.clock()).
-		Scan(&f.onCareTeam, &reason, &notAfter); err != nil {
+	if err := row.Scan(&f.onCareTeam, &reason, &notAfter); err != nil {
 		return f, dbError("load access facts", err)
 	}
 	if reason != nil && notAfter != nil {

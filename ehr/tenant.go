@@ -36,11 +36,28 @@ func (r *Repository) CreateTenant(ctx context.Context, name string) (Tenant, err
 		return Tenant{}, err
 	}
 	t := Tenant{ID: newID().String(), Name: name, CreatedAt: r.clock()}
-	if _, err := r.db.Exec(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, t.ID, t.Name, t.CreatedAt); err != nil {
-		return Tenant{}, dbError("create tenant", err)
+	err := r.inTx(ctx, "create tenant", func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, t.ID, t.Name, t.CreatedAt); err != nil {
+			return dbError("create tenant", err)
+		}
+		// The tenant's own audit chain (chain id = tenant id) starts now,
+		// empty, owned by the tenant: no one else can open it first.
+		if _, err := tx.Exec(ctx, tenantChainSQL, t.ID); err != nil {
+			return dbError("create tenant", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Tenant{}, err
 	}
 	return t, nil
 }
+
+// tenantChainSQL opens the empty audit chain of tenant $1: a head at
+// sequence 0 with an empty hash, which the first append advances exactly
+// as if it had created the head (seq 1, prev_hash empty).
+const tenantChainSQL = `INSERT INTO audit_heads (tenant_id, patient_id, seq, prev_hash, hash) VALUES ($1, $1, 0, '\x', '\x')
+ON CONFLICT (patient_id) DO NOTHING`
 
 // ListTenants returns every tenant of the database, oldest first. Like
 // CreateTenant it is an operator's step (setup commands, audit

@@ -54,6 +54,69 @@ func tableOf(k rbac.Kind) (table, bool) {
 	return table{}, false
 }
 
+// aliasRule says what naming a record by an alias kind (a kind whose
+// records live in another kind's table) requires, so that the alias never
+// reaches more than its own records.
+//
+//   - KindContact names the patient row, which holds the demographics too:
+//     acting on it needs the same right on KindDemographics as well (a
+//     patient may update their contact data, not mark their whole record
+//     entered in error, nor read its identity history as "contact").
+//   - KindAdmission names the inpatient encounters only: an ambulatory or
+//     emergency encounter is clinical data, reached as KindEncounter.
+type aliasRule struct {
+	// also is a kind the actor must be allowed too (0 for none).
+	also rbac.Kind
+	// inpatientOnly restricts the records to inpatient encounters.
+	inpatientOnly bool
+}
+
+func aliasOf(k rbac.Kind) aliasRule {
+	switch k {
+	case rbac.KindContact:
+		return aliasRule{also: rbac.KindDemographics}
+	case rbac.KindAdmission:
+		return aliasRule{inpatientOnly: true}
+	}
+	return aliasRule{}
+}
+
+// authorizeAlso authorizes, after a, the kind the alias rule of a.kind
+// also requires (auditing a denial like authorize).
+func (r *Repository) authorizeAlso(ctx context.Context, q DB, op string, a *access) error {
+	al := aliasOf(a.kind)
+	if al.also == 0 {
+		return nil
+	}
+	b := *a
+	b.kind, b.kindName, b.grant = al.also, "", nil
+	if err := r.authorize(ctx, q, op, &b); err != nil {
+		return err
+	}
+	if b.grant != nil && a.grant == nil {
+		a.grant, a.decision = b.grant, b.decision
+	}
+	return nil
+}
+
+// blankContactJSON, concatenated to the jsonb snapshot of a patients row,
+// blanks its contact data (rbac KindContact) for an actor who may not
+// read it, as Chart does.
+const blankContactJSON = `{"phone": "", "email": "", "address": "", "emergency_name": "", "emergency_phone": "", "emergency_relationship": ""}`
+
+// mayReadContact decides whether a's actor may read the contact data of
+// a's patient (loading the care-team facts through q if the policy needs
+// them). It is a filter on what a read returns, not a request: a "no" is
+// not audited as a denial.
+func (r *Repository) mayReadContact(ctx context.Context, q DB, a *access) (bool, error) {
+	c := *a
+	c.action, c.kind, c.kindName, c.grant = rbac.ActionRead, rbac.KindContact, "", nil
+	if err := r.decide(ctx, q, &c); err != nil {
+		return false, err
+	}
+	return c.decision.Allowed, nil
+}
+
 // write runs mutation (an INSERT or UPDATE of t that affects one row, with
 // no RETURNING clause), stores a snapshot of the new row in record_versions
 // in the same round trip, and returns the new version. An UPDATE that
@@ -135,16 +198,26 @@ type Version struct {
 	Reason string
 }
 
-const historySQL = `SELECT version, data, changed_at, changed_by, reason FROM record_versions
-WHERE patient_id = $1 AND kind = $2 AND record_id = $3 AND tenant_id = $4 ORDER BY version`
+// historySQL reads the versions of a record. $5 false blanks the contact
+// data of a patients row; $6 true keeps only the versions of an inpatient
+// encounter (the class of an encounter never changes).
+const historySQL = `SELECT version, CASE WHEN $5 THEN data ELSE data || '` + blankContactJSON + `'::jsonb END,
+  changed_at, changed_by, reason FROM record_versions
+WHERE patient_id = $1 AND kind = $2 AND record_id = $3 AND tenant_id = $4
+  AND (NOT $6 OR data->>'class' = 'inpatient')
+ORDER BY version`
 
 // History returns every version of the record id of kind k belonging to
 // patientID, oldest first. For the patient's demographics, id is the
-// patient id (and k is rbac.KindDemographics).
+// patient id (and k is rbac.KindDemographics). The snapshots of the
+// patient row have their contact data blanked unless the actor may read
+// it (rbac KindContact). rbac.KindContact names the patient row and needs
+// the right to read the demographics too; rbac.KindAdmission names
+// inpatient encounters only.
 //
-// It returns ErrNotFound when the record does not exist, ErrDenied when
-// the actor may not read records of kind k of this patient, ErrInvalid for
-// a malformed id or a kind without records.
+// It returns ErrNotFound when the record does not exist (or is not of
+// kind k), ErrDenied when the actor may not read records of kind k of
+// this patient, ErrInvalid for a malformed id or a kind without records.
 func (r *Repository) History(ctx context.Context, k rbac.Kind, patientID, id string) ([]Version, error) {
 	const op = "history"
 	t, ok := tableOf(k)
@@ -169,7 +242,17 @@ func (r *Repository) History(ctx context.Context, k rbac.Kind, patientID, id str
 		if err := r.authorize(ctx, tx, op, a); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, historySQL, pid, t.kind.String(), rid, a.tenant)
+		if err := r.authorizeAlso(ctx, tx, op, a); err != nil {
+			return err
+		}
+		contact := true
+		if t.name == tPatients.name && k != rbac.KindContact {
+			var err error
+			if contact, err = r.mayReadContact(ctx, tx, a); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.Query(ctx, historySQL, pid, t.kind.String(), rid, a.tenant, contact, aliasOf(k).inpatientOnly)
 		if err != nil {
 			return dbError(op, err)
 		}
@@ -209,6 +292,11 @@ type RecordRef struct {
 // reason. The record is kept with status StatusEnteredInError as a new
 // version; nothing is deleted. It returns the new version.
 //
+// rbac.KindContact names the patient row and needs the right to update
+// the demographics too (a patient may update their contact data, not
+// withdraw their record); rbac.KindAdmission names inpatient encounters
+// only.
+//
 // It returns ErrInvalid without a reason or with a malformed reference,
 // ErrNotFound, ErrConflict when ref.Version is stale, ErrDenied when the
 // actor may not update records of that kind for this patient.
@@ -236,10 +324,23 @@ func (r *Repository) MarkEnteredInError(ctx context.Context, ref RecordRef, reas
 		if err := r.authorize(ctx, tx, op, a); err != nil {
 			return err
 		}
+		if err := r.authorizeAlso(ctx, tx, op, a); err != nil {
+			return err
+		}
+		only := ""
+		if aliasOf(ref.Kind).inpatientOnly {
+			// An encounter that is no admission is not found as one.
+			only = " AND class = 'inpatient'"
+			var one int
+			if err := tx.QueryRow(ctx, `SELECT 1 FROM encounters WHERE patient_id = $1 AND id = $2 AND tenant_id = $3`+only,
+				pid, rid, a.tenant).Scan(&one); err != nil {
+				return dbError(op+" "+ref.ID, err)
+			}
+		}
 		var err error
 		nv, err = write(ctx, tx, op, t, `UPDATE `+t.name+` SET status = '`+StatusEnteredInError+`', change_reason = $5,
   version = version + 1, updated_at = $6, updated_by = $7
-WHERE patient_id = $1 AND `+t.idCol+` = $2 AND tenant_id = $3 AND version = $4`,
+WHERE patient_id = $1 AND `+t.idCol+` = $2 AND tenant_id = $3 AND version = $4`+only,
 			pid, rid, a.tenant, ref.Version, trim(reason), r.clock(), a.actor.Principal.UserID)
 		if err != nil {
 			return err
