@@ -1,9 +1,12 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -16,6 +19,7 @@ type apiHandler func(w http.ResponseWriter, r *http.Request, id Identity)
 
 func (s *Server) api(h apiHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
 		id, r2, err := s.authenticate(w, r)
 		if err != nil {
 			s.unauthenticated(w, r, err)
@@ -126,9 +130,12 @@ func (s *Server) apiGetPatient(w http.ResponseWriter, r *http.Request, id Identi
 
 func (s *Server) apiRegisterPatient(w http.ResponseWriter, r *http.Request, id Identity) {
 	var in PatientJSON
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-		writeJSON(w, http.StatusBadRequest, APIError{Error: "bad_request", Message: "body is not a patient in JSON"})
+	raw, ok := jsonBody(w, r, maxForm)
+	if !ok {
+		return
+	}
+	if err := json.Unmarshal(raw, &in); err != nil || !cleanJSON(reflect.ValueOf(in)) {
+		writeJSON(w, http.StatusBadRequest, APIError{Error: "bad_request", Message: "body is not a patient in JSON (UTF-8 text without NUL characters)"})
 		return
 	}
 	p := ehr.Patient{DocumentType: in.DocumentType, DocumentNumber: in.DocumentNumber, GivenNames: in.GivenNames,
@@ -201,8 +208,16 @@ func (s *Server) apiVerify(w http.ResponseWriter, r *http.Request, id Identity) 
 	var in struct {
 		ChainID string `json:"chain_id"`
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	_ = json.NewDecoder(r.Body).Decode(&in)
+	raw, ok := jsonBody(w, r, 4<<10)
+	if !ok {
+		return
+	}
+	// The body is optional (the tenant's chain); a body that is not the
+	// object is refused rather than taken for none.
+	if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&in); err != nil && !errors.Is(err, io.EOF) || !cleanText(in.ChainID) {
+		writeJSON(w, http.StatusBadRequest, APIError{Error: "bad_request", Message: "the body is not the expected JSON object"})
+		return
+	}
 	if in.ChainID == "" {
 		in.ChainID = id.TenantID
 	}

@@ -1,10 +1,15 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"reflect"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/historiaehr/historia/auth"
 	"github.com/historiaehr/historia/ehr"
@@ -14,14 +19,33 @@ import (
 // decode reads a JSON body (at most 64 KiB, no unknown fields) into v; on
 // failure it answers 400 and reports false.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	dec := json.NewDecoder(r.Body)
+	raw, ok := jsonBody(w, r, maxForm)
+	if !ok {
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		writeJSON(w, http.StatusBadRequest, APIError{Error: "bad_request", Message: "the body is not the expected JSON object"})
 		return false
 	}
+	if !cleanJSON(reflect.ValueOf(v)) {
+		writeJSON(w, http.StatusBadRequest, APIError{Error: "bad_request", Message: "text must be UTF-8 without NUL characters"})
+		return false
+	}
 	return true
+}
+
+// jsonBody reads a JSON body of at most limit bytes. A body too big, or
+// that is not UTF-8 (which Go's decoder would silently turn into U+FFFD),
+// is answered 400 and reported false.
+func jsonBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil || !utf8.Valid(raw) {
+		writeJSON(w, http.StatusBadRequest, APIError{Error: "bad_request", Message: "the body is not UTF-8 JSON of at most " + strconv.FormatInt(limit>>10, 10) + " KiB"})
+		return nil, false
+	}
+	return raw, true
 }
 
 func invalidJSON(w http.ResponseWriter, fields map[string]string) {
@@ -204,9 +228,16 @@ func (s *Server) routesAPIOps() {
 		if !decode(w, r, &in) {
 			return
 		}
+		maxGrant := s.app.Records.Authorizer().MaxGrantDuration()
+		if in.Minutes < 0 || in.Minutes > int(maxGrant/time.Minute) {
+			// Checked here: a huge count of minutes overflows the
+			// duration, and may wrap round to an allowed one.
+			invalidJSON(w, map[string]string{"Minutes": "must be positive and at most " + maxGrant.String()})
+			return
+		}
 		d := time.Duration(in.Minutes) * time.Minute
 		if in.Minutes == 0 {
-			d = min(time.Hour, s.app.Records.Authorizer().MaxGrantDuration())
+			d = min(time.Hour, maxGrant)
 		}
 		g, err := s.app.Records.BreakGlass(r.Context(), r.PathValue("id"), in.Reason, d)
 		s.apiDo(w, r, err, http.StatusCreated, map[string]any{"id": g.ID, "patient_id": g.PatientID, "not_after": g.NotAfter})

@@ -119,6 +119,9 @@ type pageHandler func(w http.ResponseWriter, r *http.Request, id Identity)
 // the login page (with ?expired=1 when its session lapsed).
 func (s *Server) page_(h pageHandler, roles ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// Every answer of a role page is private, its errors too (they
+		// carry the user's name and the URL with its ids).
+		w.Header().Set("Cache-Control", "no-store")
 		id, r2, err := s.authenticate(w, r)
 		if err != nil {
 			s.unauthenticated(w, r, err)
@@ -128,7 +131,6 @@ func (s *Server) page_(h pageHandler, roles ...string) http.HandlerFunc {
 			s.renderError(w, r2, http.StatusForbidden)
 			return
 		}
-		w.Header().Set("Cache-Control", "no-store")
 		h(w, r2, id)
 	}
 }

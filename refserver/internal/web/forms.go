@@ -3,9 +3,12 @@ package web
 import (
 	"errors"
 	"net/http"
+	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/historiaehr/historia/auth"
 	"github.com/historiaehr/historia/ehr"
@@ -16,10 +19,11 @@ import (
 const maxForm = 64 << 10
 
 // parseForm reads a posted form into a views.Form (first value of each
-// field, trimmed).
+// field, trimmed). It reports false (answer 400) for a body over maxForm,
+// a malformed one, or text that is not clean (see cleanText).
 func parseForm(w http.ResponseWriter, r *http.Request) (views.Form, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
+	if err := r.ParseForm(); err != nil || !cleanValues(r.PostForm) {
 		return nil, false
 	}
 	f := views.Form{}
@@ -29,6 +33,72 @@ func parseForm(w http.ResponseWriter, r *http.Request) (views.Form, bool) {
 		}
 	}
 	return f, true
+}
+
+// cleanText reports whether s is text the database can store: valid UTF-8
+// without NUL characters. PostgreSQL refuses both with an error that ehr
+// does not map (a 500), so the server refuses them first, with a 400.
+func cleanText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// cleanValues reports whether every name and value of v is clean text.
+func cleanValues(v url.Values) bool {
+	for k, vs := range v {
+		if !cleanText(k) {
+			return false
+		}
+		for _, s := range vs {
+			if !cleanText(s) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// cleanJSON reports whether every string in v (a decoded JSON body) is
+// clean text. Go's decoder already replaces invalid UTF-8, but "\u0000"
+// decodes to a NUL.
+func cleanJSON(v reflect.Value) bool {
+	switch v.Kind() {
+	case reflect.String:
+		return cleanText(v.String())
+	case reflect.Pointer, reflect.Interface:
+		return v.IsNil() || cleanJSON(v.Elem())
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() && !cleanJSON(v.Field(i)) {
+				return false
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if !cleanJSON(v.Index(i)) {
+				return false
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if !cleanJSON(it.Key()) || !cleanJSON(it.Value()) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// cleanQuery refuses, with 400, a request whose query string holds text
+// that is not clean (searches and filters go to the database).
+func (s *Server) cleanQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" {
+			q, _ := url.ParseQuery(r.URL.RawQuery)
+			if !cleanValues(q) {
+				s.renderError(w, r, http.StatusBadRequest)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // fieldKey is the catalog key of the message for one library field

@@ -61,8 +61,7 @@ var formFields = map[string]string{
 // new patient, or 422 with the errors next to the fields, or 409 when the
 // document is taken (shown on its field).
 func (s *Server) registerPatient(w http.ResponseWriter, r *http.Request, id Identity) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
+	if _, ok := parseForm(w, r); !ok {
 		s.renderError(w, r, http.StatusBadRequest)
 		return
 	}
@@ -175,7 +174,12 @@ func (s *Server) auditor(w http.ResponseWriter, r *http.Request, id Identity) {
 // verifyChain verifies one chain (a patient's, or the tenant's when the
 // field is empty).
 func (s *Server) verifyChain(w http.ResponseWriter, r *http.Request, id Identity) {
-	chain := strings.TrimSpace(r.PostFormValue("chain"))
+	f, ok := parseForm(w, r)
+	if !ok {
+		s.renderError(w, r, http.StatusBadRequest)
+		return
+	}
+	chain := f["chain"]
 	if chain == "" {
 		chain = id.TenantID
 	}

@@ -65,7 +65,7 @@ func New(cfg Config) *Server {
 		s.log.WarnContext(r.Context(), "cross-origin request refused", "path", r.URL.Path)
 		s.renderErrorKey(w, r, http.StatusForbidden, "error.csrf")
 	}))
-	s.handler = s.observe(cop.Handler(s.mux))
+	s.handler = s.observe(cop.Handler(s.cleanQuery(s.mux)))
 	return s
 }
 

@@ -181,6 +181,10 @@ func (s *Server) routesUsers() {
 	}))
 	state := func(enable bool) pageHandler {
 		return func(w http.ResponseWriter, r *http.Request, id Identity) {
+			if _, ok := parseForm(w, r); !ok {
+				s.renderError(w, r, http.StatusBadRequest)
+				return
+			}
 			err := s.setUserState(r.Context(), id, r.PathValue("id"), enable)
 			var ie *auth.InvalidError
 			switch {
