@@ -135,7 +135,7 @@ func dbError(op string, err error) error {
 			return fmt.Errorf("ehr: %s: %w (constraint %s)", op, ErrConflict, pg.ConstraintName)
 		case "23503":
 			return fmt.Errorf("ehr: %s: %w: referenced record (constraint %s)", op, ErrNotFound, pg.ConstraintName)
-		case "23514", "22P02", "22007", "22008", "22003":
+		case "23514", "22P02", "22007", "22008", "22003", "22021", "22P05":
 			return fmt.Errorf("ehr: %s: %w (sqlstate %s)", op, ErrInvalid, pg.Code)
 		case "40001", "40P01":
 			return fmt.Errorf("ehr: %s: %w: concurrent update (sqlstate %s)", op, ErrConflict, pg.Code)
