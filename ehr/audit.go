@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -277,7 +278,8 @@ const verifyEventsSQL = `SELECT ` + auditColumns + ` FROM audit_events WHERE pat
 //
 // It returns a *ChainError (wrapping ErrChainBroken) when the chain is
 // broken, ErrDenied when the actor may not verify chains (rbac ActionVerify
-// on KindAudit), ErrInvalid for a malformed id.
+// on KindAudit), ErrInvalid for a malformed id, ErrNotFound when the tenant
+// has no chain with that id (an unknown id, or another tenant's patient).
 func (r *Repository) VerifyChain(ctx context.Context, chainID string) (ChainStatus, error) {
 	const op = "verify chain"
 	id, err := parseID("ChainID", chainID)
@@ -298,7 +300,10 @@ func (r *Repository) VerifyChain(ctx context.Context, chainID string) (ChainStat
 		// head was read are ignored, those before it must all be there.
 		var headSeq int64
 		var headHash []byte
-		if err := tx.QueryRow(ctx, verifyHeadSQL, id, a.tenant).Scan(&headSeq, &headHash); err != nil && err != pgx.ErrNoRows {
+		headFound := true
+		if err := tx.QueryRow(ctx, verifyHeadSQL, id, a.tenant).Scan(&headSeq, &headHash); errors.Is(err, pgx.ErrNoRows) {
+			headFound = false
+		} else if err != nil {
 			return dbError(op, err)
 		}
 		rows, err := tx.Query(ctx, verifyEventsSQL, id, a.tenant)
@@ -331,6 +336,11 @@ func (r *Repository) VerifyChain(ctx context.Context, chainID string) (ChainStat
 		}
 		if err := rows.Err(); err != nil {
 			return dbError(op, err)
+		}
+		if !headFound && seq == 0 {
+			// No head and no events: no chain of this tenant has that id
+			// (an unknown id, or another tenant's patient).
+			return fmt.Errorf("ehr: %s %s: %w", op, chainID, ErrNotFound)
 		}
 		if seq != headSeq || !bytes.Equal(prev, headHash) {
 			return &ChainError{ChainID: chainID, Seq: seq + 1, Problem: fmt.Sprintf("chain ends at %d but its head is at %d", seq, headSeq)}

@@ -75,3 +75,24 @@ func TestOtherTenantCannotTouchAChain(t *testing.T) {
 		t.Fatalf("the asking tenant's chain: %v", err)
 	}
 }
+
+// TestVerifyUnknownChainIsNotFound: verifying an id that is no chain of
+// the tenant (an unknown id, another tenant's patient) is ErrNotFound, not
+// "verified, 0 events".
+func TestVerifyUnknownChainIsNotFound(t *testing.T) {
+	db := ehrtest.NewDB(t)
+	a := ehrtest.NewHospital(t, db)
+	b := ehrtest.NewHospital(t, db)
+	p := a.NewPatient(t)
+	for name, id := range map[string]string{"unknown": "0190a1b2-0000-7000-8000-0000000000ee", "other tenant": p.ID} {
+		if _, err := b.Repo.VerifyChain(b.As(b.Auditor), id); !errors.Is(err, ehr.ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound", name, err)
+		}
+	}
+	// A new tenant's own chain exists from creation (no events yet).
+	if st, err := b.Repo.VerifyChain(b.As(b.Auditor), b.Tenant.ID); err != nil {
+		t.Fatalf("tenant chain: %v", err)
+	} else if st.ChainID != b.Tenant.ID {
+		t.Fatalf("status %+v", st)
+	}
+}
