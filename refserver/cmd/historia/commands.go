@@ -37,6 +37,16 @@ func databaseFlags(fs *flag.FlagSet, url *string) {
 	})
 }
 
+// parseDatabaseFlags parses args into fs (flags, then HISTORIA_* env) and
+// requires the database URL: a flag mistake or a missing URL is a usage
+// error (exit status 2).
+func parseDatabaseFlags(fs *flag.FlagSet, args []string, getenv env, url *string) error {
+	if err := server.ParseFlags(fs, args, getenv); err != nil {
+		return usageErr(err)
+	}
+	return needURL(*url)
+}
+
 func needURL(url string) error {
 	if url == "" {
 		return fmt.Errorf("%w: --database-url (or HISTORIA_DATABASE_URL) is required", errUsage)
@@ -62,10 +72,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	fs := flagSet("migrate", stderr)
 	var url string
 	databaseFlags(fs, &url)
-	if err := server.ParseFlags(fs, args, getenv); err != nil {
-		return err
-	}
-	if err := needURL(url); err != nil {
+	if err := parseDatabaseFlags(fs, args, getenv, &url); err != nil {
 		return err
 	}
 	conn, err := connect(ctx, url)
@@ -88,10 +95,7 @@ func cmdCitus(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fs := flagSet("citus "+sub, stderr)
 	var url string
 	databaseFlags(fs, &url)
-	if err := server.ParseFlags(fs, args[1:], getenv); err != nil {
-		return err
-	}
-	if err := needURL(url); err != nil {
+	if err := parseDatabaseFlags(fs, args[1:], getenv, &url); err != nil {
 		return err
 	}
 	conn, err := connect(ctx, url)
@@ -157,10 +161,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	default:
 		return fmt.Errorf("%w: unknown user command %q", errUsage, sub)
 	}
-	if err := server.ParseFlags(fs, args[1:], getenv); err != nil {
-		return err
-	}
-	if err := needURL(url); err != nil {
+	if err := parseDatabaseFlags(fs, args[1:], getenv, &url); err != nil {
 		return err
 	}
 	if tenant == "" || username == "" {

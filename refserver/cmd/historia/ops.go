@@ -57,10 +57,7 @@ func cmdTenant(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	fs := flagSet("tenant "+sub, stderr)
 	var url string
 	databaseFlags(fs, &url)
-	if err := server.ParseFlags(fs, args[1:], getenv); err != nil {
-		return usageErr(err)
-	}
-	if err := needURL(url); err != nil {
+	if err := parseDatabaseFlags(fs, args[1:], getenv, &url); err != nil {
 		return err
 	}
 	name := strings.TrimSpace(strings.Join(fs.Args(), " "))

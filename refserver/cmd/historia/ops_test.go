@@ -95,3 +95,22 @@ func TestTenantAddAndList(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseCommandsUsageErrors: every command that takes a database
+// answers a flag mistake or a missing URL with a usage error (exit 2),
+// before connecting.
+func TestDatabaseCommandsUsageErrors(t *testing.T) {
+	var out, errOut bytes.Buffer
+	for _, args := range [][]string{
+		{"migrate", "--bogus"}, {"migrate"},
+		{"citus", "status", "--bogus"}, {"citus", "distribute"},
+		{"tenant", "list", "--bogus"}, {"tenant", "list"},
+		{"user", "disable", "--bogus"}, {"user", "disable", "--tenant", "t", "--username", "u"},
+		{"audit", "verify", "--bogus"}, {"audit", "verify"},
+	} {
+		err := run(context.Background(), args, nil, &out, &errOut, noEnv)
+		if !errors.Is(err, errUsage) || exitCode(err) != 2 {
+			t.Errorf("%v: %v (exit %d), want a usage error", args, err, exitCode(err))
+		}
+	}
+}

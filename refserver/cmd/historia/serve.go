@@ -83,10 +83,7 @@ Flags:
 	var url, patient string
 	databaseFlags(fs, &url)
 	fs.StringVar(&patient, "patient", "", "verify only this patient's chain")
-	if err := server.ParseFlags(fs, args[1:], getenv); err != nil {
-		return err
-	}
-	if err := needURL(url); err != nil {
+	if err := parseDatabaseFlags(fs, args[1:], getenv, &url); err != nil {
 		return err
 	}
 	pool, err := server.OpenPool(ctx, url)
