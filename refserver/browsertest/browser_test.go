@@ -1,7 +1,6 @@
 package browsertest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/historiaehr/historia/refserver/internal/syncbuf"
 )
 
 // EnvChromium names the Chromium (or Chrome) binary to use; when unset the
@@ -59,7 +60,7 @@ type browser struct {
 	ctx    context.Context // the browser's first tab; new tabs derive from it
 	cancel func()          // stops the browser (and removes its profile)
 	path   string
-	output *syncBuffer // Chromium's stdout and stderr, for failures
+	output *syncbuf.Buffer // Chromium's stdout and stderr, for failures
 }
 
 var (
@@ -98,7 +99,7 @@ func startBrowser() (*browser, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.Headless,
@@ -150,23 +151,4 @@ func within(d time.Duration, abort func(), fn func() error) error {
 		err := <-done
 		return errors.Join(fmt.Errorf("timed out after %s", d), err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes, for the
-// browser's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

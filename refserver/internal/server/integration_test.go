@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/historiaehr/historia/ehr/ehrtest"
 	"github.com/historiaehr/historia/refserver/internal/demo"
+	"github.com/historiaehr/historia/refserver/internal/syncbuf"
 	"github.com/historiaehr/historia/refserver/internal/web"
 )
 
@@ -48,28 +48,11 @@ func testDB(t *testing.T) *pgxpool.Pool {
 	return pool
 }
 
-type logSink struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 const testPassword = "demo-password-for-tests"
 
 type fixture struct {
 	h        http.Handler
-	logs     *logSink
+	logs     *syncbuf.Buffer
 	a, b     demo.Result
 	patientB string // a second patient of tenant A
 	pool     *pgxpool.Pool
@@ -85,7 +68,7 @@ func newFixtureWith(t *testing.T, fn func(*Config)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	pool := testDB(t)
-	logs := &logSink{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(web.NewLogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	slog.SetDefault(log)
 	a, err := demo.Seed(ctx, pool, 3, testPassword, io.Discard)

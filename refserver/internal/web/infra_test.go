@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,31 +10,14 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/historiaehr/historia/refserver/internal/syncbuf"
 )
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newInfraServer(tb testing.TB, ready func(context.Context) error) (*Server, *syncBuffer) {
+func newInfraServer(tb testing.TB, ready func(context.Context) error) (*Server, *syncbuf.Buffer) {
 	tb.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := slog.New(NewLogHandler(slog.NewJSONHandler(logs, nil)))
 	return New(Config{Logger: log, Metrics: NewMetrics(), Ready: ready}), logs
 }
