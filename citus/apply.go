@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -55,6 +56,11 @@ type Report struct {
 	// Tables lists every table of the plan with its outcome, reference
 	// tables first, then distributed tables in dependency order.
 	Tables []TableResult
+	// Repaired lists the Citus local tables Apply found among the plan's
+	// tables and undistributed (with the tables linked to them by foreign
+	// keys) before distributing them as planned: what an older Apply, run
+	// with the coordinator in the metadata, left behind.
+	Repaired []string
 }
 
 // Changed reports whether Apply distributed at least one table.
@@ -80,6 +86,9 @@ func (r Report) String() string {
 		}
 	}
 	fmt.Fprintf(&b, "citus %s: %d table(s) distributed, %d already in place", r.Version, created, len(r.Tables)-created)
+	for _, t := range r.Repaired {
+		fmt.Fprintf(&b, "\n  repaired %s: was a Citus local table; undistributed with the tables linked to it by foreign keys", t)
+	}
 	for _, t := range r.Tables {
 		b.WriteString("\n  ")
 		b.WriteString(t.Outcome.String())
@@ -155,8 +164,26 @@ func Apply(ctx context.Context, conn *pgx.Conn, plan Plan) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	// With the coordinator in the metadata (as real deployments have it)
+	// and Citus's default citus.enable_local_reference_table_foreign_keys
+	// = on, create_reference_table converts every local table with a
+	// foreign key to the new reference table into a Citus local table,
+	// and distributing those tables then fails on the foreign keys among
+	// them. Apply turns the conversion off on its own connection, and puts
+	// the setting back when it is done.
+	restore, err := noLocalReferenceConversion(ctx, conn)
+	if err != nil {
+		return rep, err
+	}
+	defer restore()
 	state, err := loadDistribution(ctx, conn, cat)
 	if err != nil {
+		return rep, err
+	}
+	// A database left half-converted (Citus local tables made by that
+	// conversion, from an older Apply or by hand) is first turned back
+	// into plain tables, with every table linked to them by foreign keys.
+	if state, err = repairLocal(ctx, conn, cat, state, &rep); err != nil {
 		return rep, err
 	}
 	actions, err := decide(plan, cat.dependencies(), state)
@@ -175,6 +202,56 @@ func Apply(ctx context.Context, conn *pgx.Conn, plan Plan) (Report, error) {
 	return rep, nil
 }
 
+// noLocalReferenceConversion sets citus.enable_local_reference_table_foreign_keys
+// off for the session and returns a function that puts the value it had
+// back.
+func noLocalReferenceConversion(ctx context.Context, conn *pgx.Conn) (restore func(), err error) {
+	var was string
+	if err := conn.QueryRow(ctx, "SELECT current_setting('citus.enable_local_reference_table_foreign_keys')").Scan(&was); err != nil {
+		return nil, fmt.Errorf("citus: apply: read citus.enable_local_reference_table_foreign_keys: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT set_config('citus.enable_local_reference_table_foreign_keys', 'off', false)"); err != nil {
+		return nil, fmt.Errorf("citus: apply: set citus.enable_local_reference_table_foreign_keys: %w", err)
+	}
+	return func() {
+		if conn.IsClosed() || conn.PgConn().TxStatus() != 'I' {
+			return
+		}
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT set_config('citus.enable_local_reference_table_foreign_keys', $1, false)", was)
+	}, nil
+}
+
+// repairLocal undistributes the plan's tables that are Citus local tables
+// (undistribute_table with cascade_via_foreign_keys, which takes the
+// tables linked to them by foreign keys along, reference tables
+// included), then reads the distribution again. The tables it acted on
+// are listed in rep.Repaired. An error names the tables and what to do.
+func repairLocal(ctx context.Context, conn *pgx.Conn, cat *catalog, state map[string]distribution, rep *Report) (map[string]distribution, error) {
+	for range len(cat.byOID) + 1 {
+		var local []string
+		for name, d := range state {
+			if d.citusLocal() {
+				local = append(local, name)
+			}
+		}
+		if len(local) == 0 {
+			return state, nil
+		}
+		slices.Sort(local)
+		s := undistributeStep(local[0])
+		if err := s.exec(ctx, conn); err != nil {
+			return state, fmt.Errorf("citus: apply: %s are Citus local tables (converted when a reference table was created with the coordinator in the metadata), and undistributing %s failed: %w; run SELECT undistribute_table('%s', cascade_via_foreign_keys => true) by hand, then apply again",
+				strings.Join(local, ", "), local[0], err, local[0])
+		}
+		rep.Repaired = append(rep.Repaired, local[0])
+		var err error
+		if state, err = loadDistribution(ctx, conn, cat); err != nil {
+			return state, err
+		}
+	}
+	return state, errors.New("citus: apply: Citus local tables remain after undistributing them")
+}
+
 // distribution is how Citus holds one table now (pg_dist_partition).
 type distribution struct {
 	method     string // partmethod: h (hash), n (none), a, r
@@ -185,6 +262,11 @@ type distribution struct {
 
 func (d distribution) reference() bool { return d.method == "n" && d.repmodel == "t" }
 func (d distribution) hash() bool      { return d.method == "h" }
+
+// citusLocal reports a Citus local table: one kept on the coordinator but
+// known to Citus, as made by citus_add_local_table_to_metadata or by the
+// automatic conversion of tables with foreign keys to reference tables.
+func (d distribution) citusLocal() bool { return d.method == "n" && d.repmodel == "s" }
 
 func (d distribution) String() string {
 	switch {

@@ -87,7 +87,7 @@ func citusCoordinator(tb testing.TB) (coordinatorURL string, started bool) {
 			Networks:   []*dockertest.Network{network},
 			// Trust on a private network of throwaway containers: the
 			// coordinator connects to the workers without a password.
-			Env:    []string{"POSTGRES_PASSWORD=historia", "POSTGRES_HOST_AUTH_METHOD=trust"},
+			Env:    []string{"POSTGRES_PASSWORD=historia", "POSTGRES_HOST_AUTH_METHOD=trust", "HOME=/var/lib/postgresql"},
 			Cmd:    []string{"postgres", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "wal_level=logical"},
 			Labels: map[string]string{"org.historiaehr.test": "citus"},
 		}, func(hc *docker.HostConfig) {

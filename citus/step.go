@@ -100,6 +100,12 @@ func distributeStep(t Table) step {
 		args: []any{t.Name, t.Column, with}}
 }
 
+// undistributeStep turns a Citus table back into a plain table, with every
+// table linked to it by foreign keys.
+func undistributeStep(table string) step {
+	return step{table: table, sql: "SELECT undistribute_table($1::text::regclass, cascade_via_foreign_keys => true)", args: []any{table}}
+}
+
 func addNodeStep(host string, port int) step {
 	return step{sql: "SELECT citus_add_node($1, $2)", args: []any{host, int32(port)}}
 }

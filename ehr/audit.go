@@ -178,7 +178,8 @@ func (a *access) auditArgs(now time.Time) *auditArgs {
 	}}
 }
 
-// The audit append is two statements sent in one round trip (a pgx.Batch):
+// The audit append is two statements sent in one round trip (a pgx.Batch,
+// in a transaction: see sendBatch):
 // the first advances the chain head and computes the new hash under the
 // head row's lock (only a head of the same tenant: a patient id of another
 // tenant never moves that tenant's chain); the second copies seq and hashes from the head into the
@@ -230,12 +231,7 @@ func execAudit(br pgx.BatchResults) error {
 func (r *Repository) audit(ctx context.Context, q DB, a *access, now time.Time) error {
 	b := &pgx.Batch{}
 	queueAudit(b, a.auditArgs(now))
-	br := q.SendBatch(ctx, b)
-	err := execAudit(br)
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := sendBatch(ctx, q, b, execAudit); err != nil {
 		return dbError("append audit event", err)
 	}
 	return nil

@@ -167,8 +167,7 @@ func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 		return err
 	})
 
-	br := r.db.SendBatch(ctx, b)
-	err = func() error {
+	err = sendBatch(ctx, r.db, b, func(br pgx.BatchResults) error {
 		p, err := r.readGetPatient(br)
 		if err != nil {
 			return err
@@ -191,10 +190,7 @@ func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 			}
 		}
 		return nil
-	}()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+	})
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return Chart{}, fmt.Errorf("ehr: %s %s: %w", op, id, ErrNotFound)

@@ -230,7 +230,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 }
 
 // The audited read of a patient is three statements sent in one round
-// trip (a pgx.Batch, one implicit transaction): the row, then the audit
+// trip (a pgx.Batch in one transaction, see sendBatch): the row, then the audit
 // append (auditHeadSQL, auditEventSQL) made conditional on the patient
 // existing in the tenant, so a read of an unknown id writes nothing. Each
 // statement filters every table it touches on patient_id = $2, so on
@@ -314,20 +314,19 @@ func (r *Repository) GetPatient(ctx context.Context, id string) (Patient, error)
 		b.Queue(factsSQL, r.factsArgs(a)...)
 	}
 	r.queueGetPatient(b, a)
-	br := r.db.SendBatch(ctx, b)
-	p, err := func() (Patient, error) {
+	var p Patient
+	err = sendBatch(ctx, r.db, b, func(br pgx.BatchResults) error {
 		if !contact {
 			f, err := a.scanFacts(br.QueryRow())
 			if err != nil {
-				return Patient{}, err
+				return err
 			}
 			contact = r.authz.Decide(p0, rbac.ActionRead, rbac.KindContact, a.target(f.onCareTeam, f.grant)).Allowed
 		}
-		return r.readGetPatient(br)
-	}()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+		var err error
+		p, err = r.readGetPatient(br)
+		return err
+	})
 	if err != nil {
 		return Patient{}, dbError(op+" "+id, err)
 	}

@@ -124,6 +124,53 @@ func (r *Repository) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) err
 	return nil
 }
 
+// sendBatch sends b through q and reads its results with read, as one
+// transaction in one round trip.
+//
+// A pipelined batch on a connection or a pool is one implicit transaction
+// on plain PostgreSQL, but not through a Citus coordinator: there each
+// single-shard statement of the pipeline commits on its own, so a read
+// and its audit event, or a chain head and its event, could part. Unless
+// q is already a transaction (a pgx.Tx, whose caller commits), the batch
+// is therefore wrapped in BEGIN ... COMMIT, still in the same round trip.
+// When a statement fails the server skips the rest, COMMIT included, and
+// the transaction is rolled back: a pool discards a connection released
+// inside a failed transaction, and a *pgx.Conn is rolled back here. A
+// context cancelled before COMMIT closes the connection, which rolls the
+// transaction back too.
+func sendBatch(ctx context.Context, q DB, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	_, inTx := q.(pgx.Tx)
+	if !inTx {
+		b.QueuedQueries = append([]*pgx.QueuedQuery{{SQL: "begin"}}, b.QueuedQueries...)
+		b.Queue("commit")
+	}
+	br := q.SendBatch(ctx, b)
+	err := func() error {
+		if !inTx {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		if err := read(br); err != nil {
+			return err
+		}
+		if !inTx {
+			_, err := br.Exec()
+			return err
+		}
+		return nil
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && !inTx {
+		if c, ok := q.(*pgx.Conn); ok && c.PgConn().TxStatus() != 'I' {
+			_, _ = c.Exec(context.WithoutCancel(ctx), "rollback")
+		}
+	}
+	return err
+}
+
 // access is one authorized request: who, what, on which patient, and the
 // decision, ready to be audited.
 type access struct {

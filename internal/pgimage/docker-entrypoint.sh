@@ -36,6 +36,10 @@ as_postgres() {
 }
 
 if [ "$(id -u)" = 0 ]; then
+	# setpriv keeps the environment: without this, the server (and libpq
+	# inside it, as when Citus connects to its workers) would look for
+	# ~/.postgresql in root's home and fail on its permissions.
+	export HOME=/var/lib/postgresql
 	mkdir -p "$PGDATA" /var/run/postgresql
 	chown -R postgres:postgres "$PGDATA" /var/run/postgresql
 	chmod 0700 "$PGDATA"
