@@ -49,9 +49,12 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./rbac ./auth ./ehr
 	cd bench/casbin && $(GO) test -run '^$$' -bench Compare -benchmem -count 5 .
 
-## image: build the local PostgreSQL test image from Debian's packages.
+## image: build the local PostgreSQL test image from Debian's packages, and
+## the Citus image from the Citus source archive (CITUS_ARCHIVE, default
+## ../shared/citus/citus-13.2.2.tar.gz).
 image:
 	internal/pgimage/build.sh
+	internal/pgimage/build-citus.sh
 
 ## tidy: go mod tidy in every module.
 tidy:

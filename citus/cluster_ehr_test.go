@@ -14,6 +14,7 @@ import (
 	"github.com/historiaehr/historia/citus"
 	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/ehr/ehrtest"
+	"github.com/historiaehr/historia/internal/citustest"
 )
 
 // TestClusterEHR distributes the real ehr schema on the cluster and runs
@@ -23,32 +24,19 @@ import (
 // must be a single-shard router query, and the rows must be on both
 // workers. It skips, like TestCluster, without a cluster.
 func TestClusterEHR(t *testing.T) {
-	coordURL, started := citusCoordinator(t)
+	for _, tc := range []struct {
+		name string
+		opts citustest.Options
+	}{{"coordinator registered", citustest.Options{}}, {"coordinator not registered", citustest.Options{NoCoordinator: true}}} {
+		t.Run(tc.name, func(t *testing.T) { testClusterEHR(t, tc.opts) })
+	}
+}
+
+func testClusterEHR(t *testing.T, opts citustest.Options) {
+	dbURL, started := citusDB(t, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-
-	schema := randName("historia_ehr_")
-	admin := connect(t, coordURL)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-		}
-	})
-	cfg, err := pgx.ParseConfig(coordURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RuntimeParams["search_path"] = schema
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	conn := connect(t, dbURL)
 
 	// Migrate, Check, Apply, Apply again, on a connection of their own.
 	if err := ehr.Migrate(ctx, conn); err != nil {
@@ -78,8 +66,7 @@ func TestClusterEHR(t *testing.T) {
 
 	// The repository on a pool that records what it sends.
 	rec := &ehrtest.Recorder{}
-	pool := ehrtest.OpenWith(t, coordURL, func(c *pgxpool.Config) {
-		c.ConnConfig.RuntimeParams["search_path"] = schema
+	pool := ehrtest.OpenWith(t, dbURL, func(c *pgxpool.Config) {
 		c.ConnConfig.Tracer = rec
 	})
 	h := ehrtest.NewHospital(t, pool)

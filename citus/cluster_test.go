@@ -8,146 +8,24 @@ package citus_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/ory/dockertest/v3"
-	"github.com/ory/dockertest/v3/docker"
 
 	"github.com/historiaehr/historia/citus"
+	"github.com/historiaehr/historia/internal/citustest"
 )
 
-// Environment variables read by the cluster suite.
-const (
-	envCitusURL       = "HISTORIA_TEST_CITUS_URL"
-	envCitusImage     = "HISTORIA_TEST_CITUS_IMAGE"
-	defaultCitusImage = "citusdata/citus:13.0"
-)
-
-func randName(prefix string) string {
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return prefix + hex.EncodeToString(b)
-}
-
-// citusCoordinator returns the URL of a Citus coordinator with workers:
-// HISTORIA_TEST_CITUS_URL, or a cluster started from a local image. It
-// skips the test, naming both variables, when neither is available.
-func citusCoordinator(tb testing.TB) (coordinatorURL string, started bool) {
+// citusDB returns the URL of a fresh database on the suite's Citus
+// cluster (internal/citustest), and whether the suite started the cluster
+// itself (it then knows exactly two workers).
+func citusDB(tb testing.TB, opts citustest.Options) (dbURL string, started bool) {
 	tb.Helper()
-	if u := os.Getenv(envCitusURL); u != "" {
-		return u, false
-	}
-	image := os.Getenv(envCitusImage)
-	if image == "" {
-		image = defaultCitusImage
-	}
-	skip := func(why string) {
-		tb.Skipf("citus cluster suite skipped: %s; set %s to a Citus image present locally (default %s; it is not pulled), or %s to the URL of an existing coordinator with workers",
-			why, envCitusImage, defaultCitusImage, envCitusURL)
-	}
-	pool, err := dockertest.NewPool("")
-	if err != nil {
-		skip("no Docker engine: " + err.Error())
-	}
-	if err := pool.Client.Ping(); err != nil {
-		skip("no Docker engine: " + err.Error())
-	}
-	// A pull would hang or fail without a registry: only a local image is
-	// used.
-	if _, err := pool.Client.InspectImage(image); err != nil {
-		skip(fmt.Sprintf("image %s is not present locally", image))
-	}
-	pool.MaxWait = 3 * time.Minute
-	repo, tag := image, "latest"
-	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
-		repo, tag = image[:i], image[i+1:]
-	}
-
-	network, err := pool.CreateNetwork(randName("historia-citus-"))
-	if err != nil {
-		tb.Fatalf("create network: %v", err)
-	}
-	tb.Cleanup(func() { _ = network.Close() })
-
-	start := func(name string) (*dockertest.Resource, string) {
-		res, err := pool.RunWithOptions(&dockertest.RunOptions{
-			Name:       name,
-			Repository: repo,
-			Tag:        tag,
-			Networks:   []*dockertest.Network{network},
-			// Trust on a private network of throwaway containers: the
-			// coordinator connects to the workers without a password.
-			Env:    []string{"POSTGRES_PASSWORD=historia", "POSTGRES_HOST_AUTH_METHOD=trust", "HOME=/var/lib/postgresql"},
-			Cmd:    []string{"postgres", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "wal_level=logical"},
-			Labels: map[string]string{"org.historiaehr.test": "citus"},
-		}, func(hc *docker.HostConfig) {
-			hc.AutoRemove = true
-			hc.RestartPolicy = docker.RestartPolicy{Name: "no"}
-		})
-		if err != nil {
-			tb.Fatalf("start %s from %s: %v", name, image, err)
-		}
-		tb.Cleanup(func() { _ = pool.Purge(res) })
-		_ = res.Expire(1800)
-		u := url.URL{Scheme: "postgres", User: url.UserPassword("postgres", "historia"),
-			Host: res.GetHostPort("5432/tcp"), Path: "/postgres", RawQuery: "sslmode=disable"}
-		return res, u.String()
-	}
-	ready := func(u string) {
-		// The image restarts PostgreSQL once during init: readiness is a
-		// real query, on the citus extension, retried.
-		err := pool.Retry(func() error {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			conn, err := pgx.Connect(ctx, u)
-			if err != nil {
-				return err
-			}
-			defer conn.Close(ctx)
-			var v string
-			return conn.QueryRow(ctx, "SELECT extversion FROM pg_extension WHERE extname = 'citus'").Scan(&v)
-		})
-		if err != nil {
-			tb.Fatalf("node never became ready: %v", err)
-		}
-	}
-	coordName := randName("historia-citus-coord-")
-	_, coordURL := start(coordName)
-	var workers []string
-	for i := 0; i < 2; i++ {
-		name := randName(fmt.Sprintf("historia-citus-worker%d-", i+1))
-		_, u := start(name)
-		workers = append(workers, name)
-		ready(u)
-	}
-	ready(coordURL)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, coordURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if err := citus.SetCoordinatorHost(ctx, conn, coordName, 5432); err != nil {
-		tb.Fatal(err)
-	}
-	for _, w := range workers {
-		if _, err := citus.AddNode(ctx, conn, w, 5432); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return coordURL, true
+	c := citustest.New(tb)
+	return c.NewDatabase(tb, opts), c.Started()
 }
 
 // fixtureData fills the fixture with two hospitals, 40 patients and a
@@ -170,36 +48,23 @@ INSERT INTO patient_documents (document_number, tenant_id, patient_id)
 `
 
 // TestCluster runs Check, Apply, Apply again, Status, and checks that the
-// rows reached both workers and that a one-patient read is a router query.
+// rows reached both workers and that a one-patient read is a router query,
+// on a cluster with the coordinator registered (as real deployments have
+// it) and on one without.
 func TestCluster(t *testing.T) {
-	coordURL, started := citusCoordinator(t)
+	for _, tc := range []struct {
+		name string
+		opts citustest.Options
+	}{{"coordinator registered", citustest.Options{}}, {"coordinator not registered", citustest.Options{NoCoordinator: true}}} {
+		t.Run(tc.name, func(t *testing.T) { testCluster(t, tc.opts) })
+	}
+}
+
+func testCluster(t *testing.T, opts citustest.Options) {
+	dbURL, started := citusDB(t, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-
-	// Each run works in a schema of its own, so an existing coordinator
-	// is left as it was found.
-	schema := randName("historia_citus_")
-	admin := connect(t, coordURL)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if _, err := admin.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-		}
-	})
-	cfg, err := pgx.ParseConfig(coordURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RuntimeParams["search_path"] = schema
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
+	conn := connect(t, dbURL)
 
 	info, err := citus.Detect(ctx, conn)
 	if err != nil {
@@ -267,7 +132,7 @@ func TestCluster(t *testing.T) {
 	}
 	byName := map[string]citus.TableStatus{}
 	for _, s := range st {
-		byName[strings.TrimPrefix(s.Table, schema+".")] = s
+		byName[s.Table[strings.LastIndex(s.Table, ".")+1:]] = s
 	}
 	p, n := byName["patients"], byName["notes"]
 	if p.Type != "distributed" || p.Column != "patient_id" || p.Shards == 0 {

@@ -3,7 +3,7 @@ package citus_test
 import (
 	"testing"
 
-	"github.com/historiaehr/historia/internal/pgtest"
+	"github.com/historiaehr/historia/internal/citustest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) { citustest.Main(m) }
