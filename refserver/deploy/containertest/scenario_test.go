@@ -54,20 +54,30 @@ func get(ctx context.Context, u, token string) (int, []byte, error) {
 // access token.
 func login(tb testing.TB, role string) string {
 	tb.Helper()
-	form := url.Values{"username": {env.users[role]}, "password": {env.password}}
-	code, body, _, err := do(context.Background(), http.MethodPost, env.base+"/auth", "", "application/x-www-form-urlencoded",
+	tok, err := authenticate(context.Background(), env.base, env.users[role], env.password)
+	if err != nil {
+		tb.Fatalf("as %s: %v", role, err)
+	}
+	return tok
+}
+
+// authenticate signs in as username on the server at base through POST
+// /auth (the OAuth2 password grant) and returns the access token.
+func authenticate(ctx context.Context, base, username, password string) (string, error) {
+	form := url.Values{"username": {username}, "password": {password}}
+	code, body, _, err := do(ctx, http.MethodPost, base+"/auth", "", "application/x-www-form-urlencoded",
 		strings.NewReader(form.Encode()))
 	if err != nil || code != http.StatusOK {
-		tb.Fatalf("POST /auth as %s: %d %v %s", role, code, err, body)
+		return "", fmt.Errorf("POST /auth as %s: %d %v %s", username, code, err, body)
 	}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
 	}
 	if err := json.Unmarshal(body, &tok); err != nil || tok.AccessToken == "" || !strings.EqualFold(tok.TokenType, "bearer") {
-		tb.Fatalf("POST /auth as %s: not a bearer token: %s", role, body)
+		return "", fmt.Errorf("POST /auth as %s: not a bearer token: %s", username, body)
 	}
-	return tok.AccessToken
+	return tok.AccessToken, nil
 }
 
 // patientJSON is the API's patient (the fields this suite sets).
@@ -89,8 +99,13 @@ func newPatient(doc string) patientJSON {
 // register posts a patient to the API; it returns the HTTP status and,
 // on 201, the created patient.
 func register(ctx context.Context, token string, p patientJSON) (int, patientJSON, error) {
+	return registerAt(ctx, env.base, token, p)
+}
+
+// registerAt is register on the server at base.
+func registerAt(ctx context.Context, base, token string, p patientJSON) (int, patientJSON, error) {
 	body, _ := json.Marshal(p)
-	code, out, _, err := do(ctx, http.MethodPost, env.base+"/api/v1/patients", token, "application/json", bytes.NewReader(body))
+	code, out, _, err := do(ctx, http.MethodPost, base+"/api/v1/patients", token, "application/json", bytes.NewReader(body))
 	var created patientJSON
 	if err == nil && code == http.StatusCreated {
 		err = json.Unmarshal(out, &created)

@@ -45,7 +45,7 @@ func TestComposeConfig(t *testing.T) {
 		// The files' defaults, not the caller's overrides.
 		cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
 			return strings.HasPrefix(kv, "HISTORIA_") || strings.HasPrefix(kv, "POSTGRES_IMAGE=") ||
-				strings.HasPrefix(kv, "CITUS_IMAGE=") || strings.HasPrefix(kv, "COMPOSE_")
+				strings.HasPrefix(kv, "COMPOSE_")
 		})
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s config -q %s: %v\n%s", strings.Join(tool, " "), f, err, out)
@@ -203,5 +203,39 @@ func checkComposeSecretPath(t *testing.T, where, k string, v any, s composeServi
 	name, ok := strings.CutPrefix(p, "/run/secrets/")
 	if !ok || !slices.Contains(s.Secrets, name) {
 		t.Errorf("%s: %s=%s is not a secret of the service (%v)", where, k, p, s.Secrets)
+	}
+}
+
+// TestCitusImageAgrees: compose.citus.yaml and the Kubernetes Citus overlay
+// default to the same official Citus image, the one the container suite's
+// local image stands in for.
+func TestCitusImageAgrees(t *testing.T) {
+	var f composeFile
+	if err := yaml.Unmarshal([]byte(readFile(t, filepath.Join(deployDir, "compose.citus.yaml"))), &f); err != nil {
+		t.Fatal(err)
+	}
+	k, err := readKustomization(filepath.Join(k8sDir, "overlays", "citus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k8sImage string
+	for _, img := range k.Images {
+		if img.Name == "citusdata/citus" {
+			k8sImage = img.Name + ":" + img.NewTag
+		}
+	}
+	if k8sImage == "" {
+		t.Fatal("k8s/overlays/citus: no images entry for citusdata/citus")
+	}
+	for _, svc := range []string{"coordinator", "worker1", "worker2", "citus-nodes"} {
+		s := f.Services[svc]
+		m := defaultVar.FindStringSubmatch(s.Image)
+		if m == nil || m[1] != "HISTORIA_CITUS_IMAGE" {
+			t.Errorf("compose.citus.yaml service %s: image %q, want ${HISTORIA_CITUS_IMAGE:-%s}", svc, s.Image, k8sImage)
+			continue
+		}
+		if m[2] != k8sImage {
+			t.Errorf("compose.citus.yaml service %s defaults to %s, k8s/overlays/citus to %s", svc, m[2], k8sImage)
+		}
 	}
 }

@@ -94,7 +94,7 @@ func TestScriptsParse(t *testing.T) {
 	if err != nil {
 		t.Skip("bash is not installed")
 	}
-	for _, s := range []string{"build-image.sh", "secrets/generate.sh", "citus/add-nodes.sh"} {
+	for _, s := range []string{"build-image.sh", "citus-demo.sh", "secrets/generate.sh", "citus/add-nodes.sh"} {
 		if out, err := exec.Command(bash, "-n", filepath.Join(deployDir, s)).CombinedOutput(); err != nil {
 			t.Errorf("%s: %v\n%s", s, err, out)
 		}
