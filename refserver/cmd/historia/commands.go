@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/historiaehr/historia/auth"
-	"github.com/historiaehr/historia/citus"
 	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/rbac"
 	"github.com/historiaehr/historia/refserver/internal/server"
@@ -85,56 +84,6 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	}
 	fmt.Fprintln(stdout, "migrations applied")
 	return nil
-}
-
-func cmdCitus(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
-	if len(args) == 0 || (args[0] != "distribute" && args[0] != "status") {
-		return fmt.Errorf("%w: historia citus distribute|status --database-url URL", errUsage)
-	}
-	sub := args[0]
-	fs := flagSet("citus "+sub, stderr)
-	var url string
-	databaseFlags(fs, &url)
-	if err := parseDatabaseFlags(fs, args[1:], getenv, &url); err != nil {
-		return err
-	}
-	conn, err := connect(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if sub == "status" {
-		st, err := citus.Status(ctx, conn)
-		if errors.Is(err, citus.ErrNotCitus) {
-			return errors.New("citus status: Citus is not installed in this database (plain PostgreSQL): nothing is distributed")
-		}
-		if err != nil {
-			return err
-		}
-		if len(st) == 0 {
-			fmt.Fprintln(stdout, "no Citus tables (plain PostgreSQL, or not distributed yet)")
-		}
-		for _, t := range st {
-			fmt.Fprintln(stdout, t.String())
-		}
-		return nil
-	}
-	plan := server.DistributionPlan()
-	// Check returns the violations and, when there are any, an error that
-	// wraps them: name each one, then refuse.
-	violations, err := citus.Check(ctx, conn, plan)
-	if err != nil && len(violations) == 0 {
-		return err
-	}
-	if len(violations) > 0 {
-		for _, v := range violations {
-			fmt.Fprintln(stderr, v.String())
-		}
-		return fmt.Errorf("the schema breaks the distribution plan in %d places; nothing was changed", len(violations))
-	}
-	rep, err := citus.Apply(ctx, conn, plan)
-	fmt.Fprintln(stdout, rep.String())
-	return err
 }
 
 func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv env) error {

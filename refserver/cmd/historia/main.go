@@ -2,11 +2,13 @@
 // health record.
 //
 //	historia demo                      # a private PostgreSQL, a demo hospital, one login per role
+//	historia demo --database-url URL   # the demo in an empty database or Citus cluster
 //	historia serve --database-url URL  # serve the pages and the API
 //	historia migrate --database-url URL
 //	historia user add|disable|reset-password ...
 //	historia audit verify [--patient ID]
 //	historia citus distribute|status --database-url URL
+//	historia citus rebalance|move|isolate ... --database-url URL
 //	historia tenant add|list --database-url URL
 //	historia healthcheck [--url URL]   # for container health checks
 //
@@ -30,6 +32,7 @@ const usage = `historia — open electronic health record, reference server
 
 Usage:
   historia demo [--addr 127.0.0.1:8080] [--demo-password PW] [--patients N] [--data-dir DIR]
+  historia demo --database-url URL [--reuse] [--addr ADDR] [--demo-password PW] [--patients N]
   historia serve --database-url URL [--addr ADDR] [--signing-key-file F] [--tls-cert F --tls-key F]
   historia migrate --database-url URL
   historia user add --tenant T --username U --role R [--patient ID] [--name N] (password from --password-file or stdin)
@@ -37,7 +40,11 @@ Usage:
   historia user reset-password --tenant T --username U
   historia audit verify [--patient ID] --database-url URL
   historia citus distribute|status --database-url URL
+  historia citus rebalance [--mode MODE] [--interval 1s] --database-url URL
+  historia citus move --table T --value V --to HOST:PORT [--mode MODE] --database-url URL
+  historia citus isolate --table T --value V [--mode MODE] --database-url URL
 
+MODE is the shard transfer mode: auto (the default), force_logical or block_writes.
 Every flag may be set by an environment variable: --database-url is HISTORIA_DATABASE_URL.
 Run "historia <command> -h" for a command's flags.
 `

@@ -12,10 +12,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/historiaehr/historia/ehr/ehrtest"
+	"github.com/historiaehr/historia/internal/citustest"
 	"github.com/historiaehr/historia/refserver/internal/server"
 )
 
-func TestMain(m *testing.M) { ehrtest.Main(m) }
+// TestMain closes the shared PostgreSQL server of the tests and the
+// Citus cluster of citus_ops_test.go.
+func TestMain(m *testing.M) { citustest.Main(m) }
 
 func noEnv(string) string { return "" }
 
