@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -79,13 +80,34 @@ func validateSlot(v *validator, start, end time.Time) {
 	}
 }
 
-const claimSlotsSQL = `INSERT INTO appointment_slots (tenant_id, practitioner_id, slot_start, patient_id, appointment_id)
-SELECT $1, $2, s, $3, $4 FROM generate_series($5::timestamptz, $6::timestamptz - $7::interval, $7::interval) s`
+// claimSlotsSQL returns the INSERT of n slots of one practitioner: $1
+// tenant, $2 practitioner, $3 patient, $4 appointment, then the n slot
+// starts. It is a multi-row VALUES on purpose: every row has the same
+// distribution value, so on Citus it is one single-shard statement whose
+// unique violation comes back as SQLSTATE 23505. An INSERT ... SELECT
+// from generate_series goes through the coordinator instead (COPY into
+// the shards), where a duplicate slot is reported as an internal error
+// (XX000) and a double booking looked like a server failure.
+func claimSlotsSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO appointment_slots (tenant_id, practitioner_id, slot_start, patient_id, appointment_id) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "($1, $2, $%d, $3, $4)", i+5)
+	}
+	return b.String()
+}
 
 const releaseSlotsSQL = `DELETE FROM appointment_slots WHERE practitioner_id = $1 AND appointment_id = $2 AND tenant_id = $3`
 
 func claimSlots(ctx context.Context, tx pgx.Tx, op string, a *access, pr, appt uuid.UUID, start, end time.Time) error {
-	_, err := tx.Exec(ctx, claimSlotsSQL, a.tenant, pr, a.patient, appt, start, end, SlotDuration)
+	args := []any{a.tenant, pr, a.patient, appt}
+	for s := start; s.Before(end); s = s.Add(SlotDuration) {
+		args = append(args, s)
+	}
+	_, err := tx.Exec(ctx, claimSlotsSQL(len(args)-4), args...)
 	if err != nil {
 		err = dbError(op, err)
 		if errors.Is(err, ErrConflict) {

@@ -16,13 +16,19 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/historiaehr/historia/citus"
 	"github.com/historiaehr/historia/ehr/ehrtest"
+	"github.com/historiaehr/historia/internal/citustest"
 	"github.com/historiaehr/historia/refserver/internal/demo"
 	"github.com/historiaehr/historia/refserver/internal/syncbuf"
 	"github.com/historiaehr/historia/refserver/internal/web"
 )
 
-func TestMain(m *testing.M) { ehrtest.Main(m) }
+func TestMain(m *testing.M) { citustest.Main(m) }
+
+// onCitus makes testDB give a database on the Citus test cluster,
+// distributed with the server's plan (TestWorkflowsOnCitus sets it).
+var onCitus bool
 
 // testDB returns a pool on a fresh database migrated for the server (ehr
 // and auth), from ehrtest: HISTORIA_TEST_DATABASE_URL, else a container
@@ -31,13 +37,27 @@ func TestMain(m *testing.M) { ehrtest.Main(m) }
 func testDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	dbURL := ehrtest.NewURL(t)
+	var dbURL string
+	if onCitus {
+		dbURL = citustest.New(t).NewDatabase(t, citustest.Options{})
+	} else {
+		dbURL = ehrtest.NewURL(t)
+	}
 	mc, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := Migrate(ctx, mc); err != nil {
 		t.Fatal(err)
+	}
+	if onCitus {
+		// Few shards: the same routing as the default 32, created faster.
+		if _, err := mc.Exec(ctx, "SET citus.shard_count = 8"); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := citus.Apply(ctx, mc, DistributionPlan()); err != nil || !rep.Changed() {
+			t.Fatalf("distribute on the cluster: %v\n%v", err, rep)
+		}
 	}
 	mc.Close(ctx)
 	pool, err := OpenPool(ctx, dbURL)
