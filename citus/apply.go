@@ -123,10 +123,18 @@ func (r Report) String() string {
 // after.
 //
 // Each table is distributed in its own transaction; if Apply fails
-// half-way, running it again finishes the job. On a table that already
-// holds rows, create_distributed_table copies them into the shards and
-// leaves the original rows on the coordinator, invisible; Citus's notice
-// tells how to remove them (truncate_local_data_after_distributing_table).
+// half-way, running it again finishes the job. A database that already
+// holds rows (one PostgreSQL becoming a cluster) is distributed as it is:
+// Citus copies the rows into the shards, and once every table is in place
+// Apply removes the copies left on the coordinator
+// (truncate_local_data_after_distributing_table).
+//
+// With the coordinator in the metadata, Citus would turn local tables
+// with foreign keys to a new reference table into Citus local tables and
+// then refuse to distribute them; Apply turns that conversion off on its
+// connection (citus.enable_local_reference_table_foreign_keys) and puts
+// the setting back afterwards. Citus local tables an older Apply left
+// among the plan's tables are undistributed first (Report.Repaired).
 //
 // On plain PostgreSQL, Apply validates the plan and returns a Report with
 // Citus false and a nil error: nothing was distributed.
@@ -193,13 +201,49 @@ func Apply(ctx context.Context, conn *pgx.Conn, plan Plan) (Report, error) {
 	for _, a := range actions {
 		res := a.result
 		if a.run != nil {
-			if err := a.run.exec(ctx, conn); err != nil {
+			if err := runStep(ctx, conn, *a.run); err != nil {
 				return rep, fmt.Errorf("citus: apply: %s: %w", a.result.Table, err)
 			}
 		}
 		rep.Tables = append(rep.Tables, res)
 	}
+	// Distributing a table that holds rows copies them into the shards
+	// and leaves the originals on the coordinator, invisible but on disk.
+	// Once every table is in place (no local table refers to them any
+	// more), those leftovers are removed.
+	for _, a := range actions {
+		if a.run == nil {
+			continue
+		}
+		if err := truncateLocalStep(a.result.Table).exec(ctx, conn); err != nil {
+			return rep, fmt.Errorf("citus: apply: %s: remove the local copy of its rows: %w", a.result.Table, err)
+		}
+	}
 	return rep, nil
+}
+
+// runStep runs one reference or distribution step. A table that holds
+// rows is distributed with citus.multi_shard_modify_mode = 'sequential':
+// copying its rows checks its foreign keys against the reference tables,
+// and Citus refuses to follow that with parallel DDL on the shards in
+// the same transaction ("cannot execute parallel DDL ... after DDL
+// command on reference table"). An empty table keeps the parallel mode.
+func runStep(ctx context.Context, conn *pgx.Conn, s step) error {
+	var hasRows bool
+	if err := conn.QueryRow(ctx, "SELECT pg_relation_size($1::text::regclass) > 0", s.table).Scan(&hasRows); err != nil {
+		return err
+	}
+	if !hasRows {
+		return s.exec(ctx, conn)
+	}
+	if _, err := conn.Exec(ctx, "SET citus.multi_shard_modify_mode = 'sequential'"); err != nil {
+		return err
+	}
+	err := s.exec(ctx, conn)
+	if _, rerr := conn.Exec(context.WithoutCancel(ctx), "RESET citus.multi_shard_modify_mode"); err == nil {
+		err = rerr
+	}
+	return err
 }
 
 // noLocalReferenceConversion sets citus.enable_local_reference_table_foreign_keys

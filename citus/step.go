@@ -100,6 +100,12 @@ func distributeStep(t Table) step {
 		args: []any{t.Name, t.Column, with}}
 }
 
+// truncateLocalStep removes the rows a distributed or reference table
+// left on the coordinator when it was created from a table with data.
+func truncateLocalStep(table string) step {
+	return step{table: table, sql: "SELECT truncate_local_data_after_distributing_table($1::text::regclass)", args: []any{table}}
+}
+
 // undistributeStep turns a Citus table back into a plain table, with every
 // table linked to it by foreign keys.
 func undistributeStep(table string) step {

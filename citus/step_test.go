@@ -148,6 +148,8 @@ func TestOperationsSQL(t *testing.T) {
 		{"shard for value", shardForStep("patients", "0190b6f5-6c3e-7000-8000-000000000001")},
 		{"isolate tenant", isolateStep("patients", "0190b6f5-6c3e-7000-8000-000000000001", TransferAuto)},
 		{"move shard", moveShardStep(102008, w1, w2, TransferLogical)},
+		{"undistribute (repair)", undistributeStep("encounters")},
+		{"remove local rows after distributing", truncateLocalStep("patients")},
 	}
 	var b strings.Builder
 	for _, s := range steps {
