@@ -283,6 +283,7 @@ func TestClusterRebalanceUnderWrites(t *testing.T) {
 		}()
 	}
 	time.Sleep(time.Second)
+	start := time.Now()
 	job, err := citus.StartRebalance(ctx, conn, citus.TransferAuto)
 	if err != nil {
 		close(stop)
@@ -297,7 +298,7 @@ func TestClusterRebalanceUnderWrites(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rebalance job %d: %v (last progress %+v)", job, err, last)
 	}
-	t.Logf("rebalance job %d: %d of %d tasks done; %d notes acknowledged during it, %d writes failed", job, last.Done(), last.Total(), len(acked), failed.Load())
+	t.Logf("rebalance job %d: %d of %d shard moves done in %v; %d notes acknowledged during it, %d writes failed", job, last.Done(), last.Total(), time.Since(start).Round(time.Millisecond), len(acked), failed.Load())
 	if len(acked) == 0 {
 		t.Fatal("no write was acknowledged while the rebalance ran")
 	}
@@ -379,9 +380,11 @@ func TestClusterMoveAndIsolate(t *testing.T) {
 	if to.Host == "" {
 		t.Fatalf("no worker other than %v among %v", from, info.Workers)
 	}
+	start := time.Now()
 	if err := citus.MoveShard(ctx, conn, shard, from, to, citus.TransferBlockWrites); err != nil {
 		t.Fatalf("MoveShard(%d, %v -> %v): %v", shard, from, to, err)
 	}
+	t.Logf("moved a patient's shard group (block_writes) in %v", time.Since(start).Round(time.Millisecond))
 	if now, err := citus.ShardNode(ctx, conn, shard); err != nil || now.String() != to.String() {
 		t.Fatalf("shard %d after the move is on %v (%v); want %v", shard, now, err, to)
 	}
@@ -399,10 +402,12 @@ func TestClusterMoveAndIsolate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	start = time.Now()
 	isolated, err := citus.IsolateTenant(ctx, conn, "patients", b.ID, citus.TransferAuto)
 	if err != nil {
 		t.Fatalf("IsolateTenant: %v", err)
 	}
+	t.Logf("isolated a patient (auto) in %v", time.Since(start).Round(time.Millisecond))
 	if now, err := citus.ShardFor(ctx, conn, "patients", b.ID); err != nil || now != isolated || now == before {
 		t.Fatalf("patient b's shard after isolation = %d (%v); want the new shard %d, not %d", now, err, isolated, before)
 	}
