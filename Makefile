@@ -8,7 +8,7 @@ MODULES  := . refserver bench/casbin refserver/deploy/k8stest
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TESTFLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: test lint generate check-generated bench tidy image
+.PHONY: test lint check-tidy generate check-generated bench tidy image
 
 ## test: run all tests of all modules with the race detector. The browser
 ## suite runs alone, after the rest: Chromium aborts page loads with
@@ -25,15 +25,18 @@ test: check-generated
 		fi; \
 	done
 
-## lint: go vet, gofmt and staticcheck over every module.
+## lint: gofmt, then go vet and staticcheck in every module (all modules
+## are checked before it fails). gofmt reads the Go files git tracks or
+## would add (untracked, not ignored) that exist in the work tree.
 lint:
-	@set -e; out=$$(gofmt -l $$(git ls-files '*.go')); \
+	@set -e; out=$$(git ls-files -co --exclude-standard -z '*.go' | xargs -0 -r sh -c 'for f; do [ -f "$$f" ] && printf "%s\0" "$$f"; done' sh | xargs -0 -r gofmt -l); \
 	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
-	@set -e; for m in $(MODULES); do \
+	@bad=; for m in $(MODULES); do \
 		[ -f $$m/go.mod ] || continue; \
 		echo "== vet + staticcheck $$m"; \
-		(cd $$m && $(GO) vet ./... && $(STATICCHECK) ./...); \
-	done
+		(cd $$m && $(GO) vet ./... && $(STATICCHECK) ./...) || bad="$$bad $$m"; \
+	done; \
+	if [ -n "$$bad" ]; then echo "lint failed in:$$bad"; exit 1; fi
 
 ## generate: regenerate templ components and other generated files.
 generate:
@@ -58,4 +61,17 @@ image:
 
 ## tidy: go mod tidy in every module.
 tidy:
-	@set -e; for m in $(MODULES); do [ -f $$m/go.mod ] && (cd $$m && $(GO) mod tidy) || true; done
+	@set -e; for m in $(MODULES); do \
+		[ -f $$m/go.mod ] || continue; \
+		(cd $$m && $(GO) mod tidy); \
+	done
+
+## check-tidy: fail when a module's go.mod or go.sum is not what
+## `go mod tidy` would write (run `make tidy` and commit).
+check-tidy:
+	@set -e; bad=; for m in $(MODULES); do \
+		[ -f $$m/go.mod ] || continue; \
+		echo "== go mod tidy -diff $$m"; \
+		(cd $$m && $(GO) mod tidy -diff) || bad="$$bad $$m"; \
+	done; \
+	if [ -n "$$bad" ]; then echo "not tidy:$$bad; run 'make tidy' and commit"; exit 1; fi

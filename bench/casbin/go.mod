@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/casbin/casbin/v2 v2.135.0
-	github.com/historiaehr/historia v0.0.0-00010101000000-000000000000
+	github.com/historiaehr/historia v0.0.0
 )
 
 require (

@@ -39,7 +39,7 @@ import (
 	"github.com/ory/dockertest/v3"
 	"github.com/ory/dockertest/v3/docker"
 
-	"github.com/historiaehr/historia/ehr/ehrtest/pglocal"
+	"github.com/historiaehr/historia/internal/pglocal"
 )
 
 // Environment variables read by this package.

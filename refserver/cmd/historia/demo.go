@@ -19,8 +19,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/historiaehr/historia/auth"
 	"github.com/historiaehr/historia/citus"
-	"github.com/historiaehr/historia/ehr/ehrtest/pglocal"
+	"github.com/historiaehr/historia/internal/pglocal"
 	"github.com/historiaehr/historia/refserver/internal/demo"
 	"github.com/historiaehr/historia/refserver/internal/server"
 )
@@ -38,15 +39,24 @@ func randomPassword() string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
-const demoHelp = `Usage: historia demo [--addr 127.0.0.1:8080] [--demo-password PW] [--patients N] [--data-dir DIR]
+const demoHelp = `Usage: historia demo [--postgres auto|local|docker] [--data-dir DIR] [--addr 127.0.0.1:8080] [--demo-password PW] [--patients N]
        historia demo --database-url URL [--reuse] [--addr ADDR] [--demo-password PW] [--patients N]
 
 Runs a demo hospital, "` + demo.HospitalName + `": one login per role, synthetic
 patients, and the server at http://ADDR/login.
 
-Without --database-url it starts a private PostgreSQL in --data-dir, seeds
-it on the first run and reuses it on the next ones; Ctrl-C stops the
-server and that PostgreSQL.
+Without --database-url it starts a private PostgreSQL, seeds it on the
+first run and reuses it on the next ones (--demo-password then resets the
+demo accounts' password); Ctrl-C stops the server and that PostgreSQL.
+--postgres says where that PostgreSQL comes from:
+  - local: the installed server binaries (Debian's postgresql package),
+    with the data in --data-dir;
+  - docker: a container of the local image ` + demoLocalImage + `
+    when present, else of the official ` + demoOfficialImage + ` (pulled), with the
+    data in the Docker volume ` + defaultVolume + `, or in --data-dir when given;
+    Ctrl-C removes the container, the data stays;
+  - auto (the default): local when the binaries are installed, else docker
+    when a Docker engine answers, else it says what to install.
 
 With --database-url (or HISTORIA_DATABASE_URL) it uses that database
 instead, such as a Citus cluster's coordinator: it migrates it, distributes
@@ -67,6 +77,11 @@ Flags:
 `
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	return runDemo(ctx, args, stdout, stderr, getenv, hostPostgres())
+}
+
+// runDemo is historia demo, looking for PostgreSQL on host.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env, host postgresHost) error {
 	fs := flagSet("demo", stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), demoHelp)
@@ -75,7 +90,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	password := fs.String("demo-password", "", "password of every demo user (default: random, printed)")
 	patients := fs.Int("patients", 200, "number of synthetic patients")
-	dataDir := fs.String("data-dir", defaultDataDir(), "directory of the private demo database (reused by the next run); not with --database-url")
+	dataDir := fs.String("data-dir", defaultDataDir(), "directory of the private demo database (reused by the next run); with --postgres docker the default is the Docker volume "+defaultVolume+"; not with --database-url")
+	pgMode := fs.String("postgres", postgresAuto, "where the private PostgreSQL comes from: auto, local (installed binaries) or docker (a container); not with --database-url")
 	logLevel := fs.String("log-level", "warn", "log level of the server")
 	var dbURL string
 	databaseFlags(fs, &dbURL)
@@ -102,6 +118,17 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		return fmt.Errorf("%w: --reuse goes with --database-url (the private database of --data-dir is always reused)", errUsage)
 	case dbURL != "" && set["data-dir"] && !fromEnv[server.EnvName("data-dir")]:
 		return fmt.Errorf("%w: --data-dir is the private PostgreSQL's; it does not go with --database-url", errUsage)
+	case *pgMode != postgresAuto && *pgMode != postgresLocal && *pgMode != postgresDocker:
+		return fmt.Errorf("%w: --postgres is auto, local or docker (got %q)", errUsage, *pgMode)
+	case dbURL != "" && set["postgres"] && !fromEnv[server.EnvName("postgres")]:
+		return fmt.Errorf("%w: --postgres is the private PostgreSQL's; it does not go with --database-url", errUsage)
+	}
+	// A password the accounts would refuse must stop the demo before it
+	// seeds half a hospital.
+	if *password != "" {
+		if err := auth.CheckPassword(*password, append(demo.Users(), demo.HospitalName)...); err != nil {
+			return fmt.Errorf("%w: --demo-password: %w", errUsage, err)
+		}
 	}
 	log := server.NewLogger(os.Stderr, *logLevel)
 	// The packages' default loggers (auth's user store while seeding) follow
@@ -116,7 +143,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		}
 		return d.onDatabase(ctx, dbURL, *reuse)
 	}
-	return d.private(ctx, *dataDir)
+	srv, err := d.startPrivate(ctx, host, *pgMode, *dataDir, set["data-dir"])
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	return d.private(ctx, srv)
 }
 
 // demoRun is one run of historia demo.
@@ -129,19 +161,44 @@ type demoRun struct {
 	stderr   io.Writer
 }
 
-// private runs the demo on a PostgreSQL of its own in dataDir.
-func (d demoRun) private(ctx context.Context, dataDir string) error {
-	fmt.Fprintf(d.stdout, "Historia demo: starting PostgreSQL in %s\n", dataDir)
-	inst, err := pglocal.Start(ctx, pglocal.Options{Dir: dataDir})
+// startPrivate starts the demo's own PostgreSQL as mode (--postgres) asks,
+// with the data in dataDir, or for a container in host.volume unless
+// dirGiven.
+func (d demoRun) startPrivate(ctx context.Context, host postgresHost, mode, dataDir string, dirGiven bool) (privateServer, error) {
+	kind, err := host.choose(ctx, mode)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer inst.Stop()
+	if kind == postgresLocal {
+		fmt.Fprintf(d.stdout, "Historia demo: starting PostgreSQL in %s\n", dataDir)
+		inst, err := pglocal.Start(ctx, pglocal.Options{Dir: dataDir})
+		if err != nil {
+			return nil, err
+		}
+		return localServer{Instance: inst, dir: dataDir}, nil
+	}
+	opts := dockerOptions{Volume: host.volume, Progress: d.stdout}
+	if dirGiven {
+		opts.Dir = dataDir
+	}
+	if mode == postgresAuto {
+		fmt.Fprintln(d.stdout, "Historia demo: PostgreSQL's server binaries are not installed; running PostgreSQL in Docker")
+	}
+	srv, err := startDockerPostgres(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(d.stdout, "Historia demo: PostgreSQL in Docker container %s (image %s), data in %s\n", srv.name, srv.Image(), srv.Where())
+	return srv, nil
+}
+
+// private runs the demo on a PostgreSQL of its own, srv, and stops it.
+func (d demoRun) private(ctx context.Context, srv privateServer) error {
 	const dbName = "historia"
-	if err := createDatabase(ctx, inst.URL("postgres"), dbName); err != nil {
+	if err := createDatabase(ctx, srv.URL("postgres"), dbName); err != nil {
 		return err
 	}
-	url := inst.URL(dbName)
+	url := srv.URL(dbName)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
@@ -157,30 +214,41 @@ func (d demoRun) private(ctx context.Context, dataDir string) error {
 	}
 	defer pool.Close()
 
-	pwFile := filepath.Join(dataDir, "demo-password")
+	const pwFile = "demo-password"
 	tenant, err := demo.Find(ctx, pool)
 	if err != nil {
 		return err
 	}
-	if tenant == "" {
+	switch {
+	case tenant == "":
 		if tenant, err = d.seed(ctx, pool); err != nil {
 			return err
 		}
-		if err := os.WriteFile(pwFile, []byte(d.password+"\n"), 0o600); err != nil {
+		if err := srv.WriteFile(ctx, pwFile, []byte(d.password+"\n")); err != nil {
 			return err
 		}
-	} else {
-		fmt.Fprintf(d.stdout, "Reusing the demo hospital in %s (no re-seed)\n", dataDir)
-		if b, err := os.ReadFile(pwFile); err == nil {
-			d.password = strings.TrimSpace(string(b))
+	case d.password != "":
+		fmt.Fprintf(d.stdout, "Reusing the demo hospital in %s (no re-seed); demo passwords reset\n", srv.Where())
+		if err := demo.ResetPasswords(ctx, pool, tenant, d.password); err != nil {
+			return err
 		}
+		if err := srv.WriteFile(ctx, pwFile, []byte(d.password+"\n")); err != nil {
+			return err
+		}
+	default:
+		fmt.Fprintf(d.stdout, "Reusing the demo hospital in %s (no re-seed)\n", srv.Where())
+		b, err := srv.ReadFile(ctx, pwFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		d.password = strings.TrimSpace(string(b))
 	}
-	err = d.serve(ctx, pool, tenant, "Press Ctrl-C to stop the server and the database.", inst.Done())
+	err = d.serve(ctx, pool, tenant, "Press Ctrl-C to stop the server and the database; the data stays in "+srv.Where()+".", srv.Done())
 	pool.Close()
-	if stopErr := inst.Stop(); stopErr != nil && err == nil {
+	if stopErr := srv.Stop(); stopErr != nil && err == nil {
 		err = stopErr
 	}
-	fmt.Fprintln(d.stdout, "stopped")
+	fmt.Fprintf(d.stdout, "stopped; the demo's data is in %s\n", srv.Where())
 	return err
 }
 

@@ -15,12 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/historiaehr/historia/ehr/ehrtest/pglocal"
+	"github.com/historiaehr/historia/internal/pglocal"
 )
 
-// TestDemoSubprocess builds historia, runs `historia demo` with a few
-// patients, signs in as the medico and stops it with SIGINT; a second run
-// on the same data dir reuses the hospital.
+// TestDemoSubprocess builds historia, runs `historia demo --postgres local`
+// (the installed server binaries) with a few patients, signs in as the
+// medico and stops it with SIGINT; a second run on the same data dir reuses
+// the hospital. TestDemoDocker covers --postgres docker.
 func TestDemoSubprocess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -42,7 +43,7 @@ func TestDemoSubprocess(t *testing.T) {
 	os.Chmod(dataDir, 0o755)
 	t.Cleanup(func() { os.RemoveAll(dataDir) })
 	for run := 1; run <= 2; run++ {
-		cmd := exec.Command(bin, "demo", "--addr", "127.0.0.1:0", "--patients", "3", "--demo-password", "demo-password-123", "--data-dir", dataDir)
+		cmd := exec.Command(bin, "demo", "--postgres", "local", "--addr", "127.0.0.1:0", "--patients", "3", "--demo-password", "demo-password-123", "--data-dir", dataDir)
 		stdout, _ := cmd.StdoutPipe()
 		cmd.Stderr = io.Discard
 		if err := cmd.Start(); err != nil {

@@ -1,21 +1,3 @@
-// Package pglocal starts a private PostgreSQL server from the server
-// binaries installed on this machine (Debian's postgresql package, or any
-// installation whose bin directory holds initdb and postgres).
-//
-// It is the launcher behind ehrtest's last fallback and `historia demo`;
-// it lives under ehrtest so that programs outside this module (the
-// reference server) can reuse it.
-// The server listens on 127.0.0.1 only, with no Unix socket, and requires
-// a password (SCRAM). When the calling process runs as root, the server
-// runs as an unprivileged account (postgres, else nobody), because
-// PostgreSQL refuses to run as root.
-//
-//	inst, err := pglocal.Start(ctx, pglocal.Options{Dir: dir})
-//	if err != nil { ... }
-//	defer inst.Stop()
-//	pool, err := pgxpool.New(ctx, inst.URL("postgres"))
-//
-// A second Start with the same Dir reuses the cluster and its password.
 package pglocal
 
 import (
@@ -185,8 +167,7 @@ func Start(ctx context.Context, opts Options) (*Instance, error) {
 	}
 	cmd := exec.Command(filepath.Join(binDir, "postgres"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// The server dies with us: SIGINT is PostgreSQL's fast shutdown.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGINT, Setpgid: true}
+	cmd.SysProcAttr = serverProcAttr(cred)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("pglocal: start postgres: %w", err)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/historiaehr/historia/ehr/ehrtest/pglocal"
+	"github.com/historiaehr/historia/internal/pglocal"
 	"github.com/historiaehr/historia/internal/pgtest"
 )
 
