@@ -39,6 +39,21 @@
 // ListUsers, DisableUser, EnableUser, ResetPassword, ChangePassword,
 // SetRoles, and svc.RevokeSessions to log a user out everywhere.
 //
+// Input errors carry a stable code for front ends to translate: an
+// *InvalidError (ErrInvalid) and a *PasswordError (ErrWeakPassword) have a
+// Code, one of Codes():
+//
+//	required       a required argument is empty
+//	invalid        a malformed username, tenant or role name; a password that is not UTF-8
+//	too_short      a password shorter than MinPasswordLength (12)
+//	too_long       a password longer than MaxPasswordLength (128)
+//	too_many       more roles than a user may have
+//	common         a password in the list of common passwords
+//	contains_name  a password that contains the username or the tenant
+//
+// Login failures are not input errors: they are ErrInvalidCredentials
+// alone, whatever failed.
+//
 // See docs/security.md for the security model and the tests that show
 // each property.
 package auth

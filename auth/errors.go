@@ -34,10 +34,42 @@ var (
 	ErrChainBroken = errors.New("auth: security log chain broken")
 )
 
-// InvalidError names the fields that failed validation. It matches
-// ErrInvalid with errors.Is.
+// Codes of InvalidError and PasswordError. A code names the rule an input
+// broke; it is stable across releases, so a front end can translate it
+// (one message per code) and a client can act on it. Reason is English
+// prose for logs and developers, and may change. The codes that ehr uses
+// too (required, invalid, too_short, too_long, too_many) mean the same
+// there.
+const (
+	// CodeRequired: a required argument is empty.
+	CodeRequired = "required"
+	// CodeInvalid: a value is malformed: a username, tenant or role name
+	// outside its alphabet or length, a password that is not valid UTF-8.
+	CodeInvalid = "invalid"
+	// CodeTooShort: the password is shorter than MinPasswordLength.
+	CodeTooShort = "too_short"
+	// CodeTooLong: the password is longer than MaxPasswordLength.
+	CodeTooLong = "too_long"
+	// CodeTooMany: more roles than a user may have.
+	CodeTooMany = "too_many"
+	// CodeCommon: the password is in the list of common passwords.
+	CodeCommon = "common"
+	// CodeContainsName: the password contains the username or the tenant.
+	CodeContainsName = "contains_name"
+)
+
+// codes are the codes of InvalidError and PasswordError.
+var codes = [...]string{CodeRequired, CodeInvalid, CodeTooShort, CodeTooLong, CodeTooMany, CodeCommon, CodeContainsName}
+
+// Codes returns every code an InvalidError or a PasswordError may carry,
+// so that a front end can check it has a message for each.
+func Codes() []string { return append([]string(nil), codes[:]...) }
+
+// InvalidError names the fields that failed validation, with the stable
+// Code of the rule (one of Codes). It matches ErrInvalid with errors.Is.
 type InvalidError struct {
 	Fields []string
+	Code   string
 	Reason string
 }
 

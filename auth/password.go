@@ -169,9 +169,12 @@ var commonPasswords = func() map[string]struct{} {
 	return m
 }()
 
-// PasswordError says why a new password was refused. It matches
+// PasswordError says why a new password was refused: Code is the stable
+// code of the rule (CodeInvalid, CodeTooShort, CodeTooLong, CodeCommon or
+// CodeContainsName), Reason the same in English. It matches
 // ErrWeakPassword with errors.Is.
 type PasswordError struct {
+	Code   string
 	Reason string
 }
 
@@ -187,22 +190,22 @@ func (e *PasswordError) Is(target error) bool { return target == ErrWeakPassword
 // no composition rules. It returns a *PasswordError.
 func CheckPassword(password string, context ...string) error {
 	if !utf8.ValidString(password) {
-		return &PasswordError{Reason: "not valid UTF-8"}
+		return &PasswordError{Code: CodeInvalid, Reason: "not valid UTF-8"}
 	}
 	n := utf8.RuneCountInString(password)
 	if n < MinPasswordLength {
-		return &PasswordError{Reason: fmt.Sprintf("shorter than %d characters", MinPasswordLength)}
+		return &PasswordError{Code: CodeTooShort, Reason: fmt.Sprintf("shorter than %d characters", MinPasswordLength)}
 	}
 	if n > MaxPasswordLength {
-		return &PasswordError{Reason: fmt.Sprintf("longer than %d characters", MaxPasswordLength)}
+		return &PasswordError{Code: CodeTooLong, Reason: fmt.Sprintf("longer than %d characters", MaxPasswordLength)}
 	}
 	lower := strings.ToLower(password)
 	if _, ok := commonPasswords[lower]; ok {
-		return &PasswordError{Reason: "too common"}
+		return &PasswordError{Code: CodeCommon, Reason: "too common"}
 	}
 	for _, c := range context {
 		if c != "" && strings.Contains(lower, strings.ToLower(c)) && utf8.RuneCountInString(c) >= 4 {
-			return &PasswordError{Reason: "contains the username or the organisation"}
+			return &PasswordError{Code: CodeContainsName, Reason: "contains the username or the organisation"}
 		}
 	}
 	return nil

@@ -75,33 +75,41 @@ func TestArgon2idPHC(t *testing.T) {
 	}
 }
 
+// TestCheckPassword: the policy's rules, each refusal with its stable
+// code.
 func TestCheckPassword(t *testing.T) {
 	for _, tc := range []struct {
 		pw   string
 		ctx  []string
-		good bool
+		code string // "" when the password is good
 	}{
-		{"short", nil, false},
-		{"elevenchars", nil, false},
-		{"twelve chars", nil, true},
-		{"ñandúñandúña", nil, true}, // 12 code points, more bytes
-		{"ñandú", nil, false},
-		{strings.Repeat("a", 64) + "b", nil, true},
-		{strings.Repeat("x", 128), nil, true},
-		{strings.Repeat("x", 129), nil, false},
-		{"Password1234", nil, false}, // common, case-insensitive
-		{"contraseña123", nil, false},
-		{"correct horse battery staple", nil, false},
-		{"no rules at all here", nil, true}, // no composition rules
-		{"mariagarcia2024!", []string{"mariagarcia"}, false},
-		{"\xff\xfe invalid utf8 bytes", nil, false},
+		{"short", nil, CodeTooShort},
+		{"elevenchars", nil, CodeTooShort},
+		{"twelve chars", nil, ""},
+		{"ñandúñandúña", nil, ""}, // 12 code points, more bytes
+		{"ñandú", nil, CodeTooShort},
+		{strings.Repeat("a", 64) + "b", nil, ""},
+		{strings.Repeat("x", 128), nil, ""},
+		{strings.Repeat("x", 129), nil, CodeTooLong},
+		{"Password1234", nil, CodeCommon}, // common, case-insensitive
+		{"contraseña123", nil, CodeCommon},
+		{"correct horse battery staple", nil, CodeCommon},
+		{"no rules at all here", nil, ""}, // no composition rules
+		{"mariagarcia2024!", []string{"mariagarcia"}, CodeContainsName},
+		{"\xff\xfe invalid utf8 bytes", nil, CodeInvalid},
 	} {
 		err := CheckPassword(tc.pw, tc.ctx...)
-		if (err == nil) != tc.good {
-			t.Errorf("CheckPassword(%q) = %v, want good=%v", tc.pw, err, tc.good)
+		if (err == nil) != (tc.code == "") {
+			t.Errorf("CheckPassword(%q) = %v, want good=%v", tc.pw, err, tc.code == "")
 		}
-		if err != nil && !errors.Is(err, ErrWeakPassword) {
-			t.Errorf("error %v is not ErrWeakPassword", err)
+		if err == nil {
+			continue
+		}
+		var pe *PasswordError
+		if !errors.Is(err, ErrWeakPassword) || !errors.As(err, &pe) {
+			t.Errorf("error %v is not a *PasswordError matching ErrWeakPassword", err)
+		} else if pe.Code != tc.code {
+			t.Errorf("CheckPassword(%q): code %q, want %q", tc.pw, pe.Code, tc.code)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package auth
 import (
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Limiter decides whether a client may make one more login attempt. The
@@ -13,21 +15,19 @@ type Limiter interface {
 }
 
 // RateLimiter is an in-memory token-bucket Limiter: each key may make Burst
-// attempts at once, and regains Burst attempts per Period. Its memory is
-// bounded by MaxKeys. It is safe for concurrent use.
+// attempts at once, and regains Burst attempts per Period. Each key's
+// bucket is a golang.org/x/time/rate.Limiter driven by the RateLimiter's
+// clock. Its memory is bounded: past 100,000 keys it forgets the keys whose
+// bucket is full again (as if new), and if all are still draining, all of
+// them. It is safe for concurrent use.
 type RateLimiter struct {
-	burst   float64
-	rate    float64 // tokens per second
+	limit   rate.Limit
+	burst   int
 	maxKeys int
 	clock   Clock
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
+	buckets map[string]*rate.Limiter
 }
 
 // Default login rate limit: 10 attempts per client per minute.
@@ -46,8 +46,8 @@ func NewRateLimiter(burst int, period time.Duration, clock Clock) *RateLimiter {
 	if period <= 0 {
 		period = DefaultRatePeriod
 	}
-	return &RateLimiter{burst: float64(burst), rate: float64(burst) / period.Seconds(), maxKeys: defaultMaxKeys,
-		clock: clockOr(clock), buckets: map[string]*bucket{}}
+	return &RateLimiter{limit: rate.Limit(float64(burst) / period.Seconds()), burst: burst, maxKeys: defaultMaxKeys,
+		clock: clockOr(clock), buckets: map[string]*rate.Limiter{}}
 }
 
 // Allow takes one attempt from key's bucket and reports whether there was
@@ -61,25 +61,17 @@ func (l *RateLimiter) Allow(key string) bool {
 		if len(l.buckets) >= l.maxKeys {
 			l.sweep(now)
 		}
-		b = &bucket{tokens: l.burst, last: now}
+		b = rate.NewLimiter(l.limit, l.burst)
 		l.buckets[key] = b
 	}
-	if dt := now.Sub(b.last).Seconds(); dt > 0 {
-		b.tokens = min(l.burst, b.tokens+dt*l.rate)
-	}
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return b.AllowN(now, 1)
 }
 
 // sweep forgets buckets that have refilled; if that frees nothing, it
 // forgets all (bounded memory over perfect accounting).
 func (l *RateLimiter) sweep(now time.Time) {
 	for k, b := range l.buckets {
-		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
+		if b.TokensAt(now) >= float64(l.burst) {
 			delete(l.buckets, k)
 		}
 	}

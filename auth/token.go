@@ -101,7 +101,7 @@ func NewIssuer(keys *KeySet, cfg IssuerConfig) (*Issuer, error) {
 		return nil, errors.New("auth: nil key set")
 	}
 	if cfg.Issuer == "" || cfg.Audience == "" {
-		return nil, &InvalidError{Fields: []string{"Issuer", "Audience"}, Reason: "required"}
+		return nil, &InvalidError{Fields: []string{"Issuer", "Audience"}, Code: CodeRequired, Reason: "required"}
 	}
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultAccessTTL
@@ -122,7 +122,7 @@ func (i *Issuer) KeySet() *KeySet { return i.keys }
 // returns it with its claims.
 func (i *Issuer) Issue(id Identity) (string, *Claims, error) {
 	if id.UserID == "" || id.Tenant == "" {
-		return "", nil, &InvalidError{Fields: []string{"UserID", "Tenant"}, Reason: "required"}
+		return "", nil, &InvalidError{Fields: []string{"UserID", "Tenant"}, Code: CodeRequired, Reason: "required"}
 	}
 	k := i.keys.SigningKey()
 	if k == nil {

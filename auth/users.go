@@ -109,11 +109,11 @@ func validTenant(s string) bool   { return validName(strings.ToLower(s), maxTena
 
 func validateRoles(roles []string) error {
 	if len(roles) > maxRoles {
-		return &InvalidError{Fields: []string{"Roles"}, Reason: "too many roles"}
+		return &InvalidError{Fields: []string{"Roles"}, Code: CodeTooMany, Reason: "too many roles"}
 	}
 	for _, r := range roles {
 		if !validName(r, maxRoleLen, "_-") {
-			return &InvalidError{Fields: []string{"Roles"}, Reason: fmt.Sprintf("bad role name %q", r)}
+			return &InvalidError{Fields: []string{"Roles"}, Code: CodeInvalid, Reason: fmt.Sprintf("bad role name %q", r)}
 		}
 	}
 	return nil
@@ -173,7 +173,7 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (User, error) {
 		bad = append(bad, "Username")
 	}
 	if bad != nil {
-		return User{}, &InvalidError{Fields: bad, Reason: "1 to 64 of a-z 0-9 . _ @ -"}
+		return User{}, &InvalidError{Fields: bad, Code: CodeInvalid, Reason: "1 to 64 of a-z 0-9 . _ @ -"}
 	}
 	if err := validateRoles(nu.Roles); err != nil {
 		return User{}, err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	sq "github.com/Masterminds/squirrel"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -64,19 +65,19 @@ func scanAppointment(row pgx.Row, extra ...any) (Appointment, error) {
 func validateSlot(v *validator, start, end time.Time) {
 	switch {
 	case start.IsZero():
-		v.add("Start", "is required")
+		v.add("Start", CodeRequired, "is required")
 	case !start.Equal(start.Truncate(SlotDuration)):
-		v.add("Start", "must be a multiple of SlotDuration")
+		v.add("Start", CodeMisaligned, "must be a multiple of SlotDuration")
 	}
 	switch {
 	case end.IsZero():
-		v.add("End", "is required")
+		v.add("End", CodeRequired, "is required")
 	case !end.After(start):
-		v.add("End", "must be after Start")
+		v.add("End", CodeBeforeStart, "must be after Start")
 	case end.Sub(start) > MaxAppointment:
-		v.add("End", "appointment is too long")
+		v.add("End", CodeTooLong, "appointment is too long")
 	case !end.Equal(end.Truncate(SlotDuration)):
-		v.add("End", "must be a multiple of SlotDuration")
+		v.add("End", CodeMisaligned, "must be a multiple of SlotDuration")
 	}
 }
 
@@ -143,12 +144,12 @@ func (r *Repository) BookAppointment(ctx context.Context, ap Appointment) (Appoi
 	const op = "book appointment"
 	var v validator
 	pid, err := uuid.Parse(ap.PatientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
 	pr, err := uuid.Parse(ap.PractitionerID)
-	v.check(err == nil, "PractitionerID", "must be a UUID")
+	v.check(err == nil, "PractitionerID", CodeInvalid, "must be a UUID")
 	ap.Start, ap.End, ap.Reason = ap.Start.UTC(), ap.End.UTC(), trim(ap.Reason)
 	validateSlot(&v, ap.Start, ap.End)
-	v.check(len(ap.Reason) <= 1000, "Reason", "is too long")
+	v.check(len(ap.Reason) <= 1000, "Reason", CodeTooLong, "is too long")
 	if err := v.err(); err != nil {
 		return Appointment{}, err
 	}
@@ -159,7 +160,7 @@ func (r *Repository) BookAppointment(ctx context.Context, ap Appointment) (Appoi
 	}
 	a.record = id.String()
 	now := r.clock()
-	ap.ID, ap.TenantID, ap.Status, ap.Version, ap.CreatedAt, ap.UpdatedAt = id.String(), a.tenant.String(), AppointmentBooked, 1, now, now
+	ap.ID, ap.TenantID, ap.Status, ap.Version, ap.CreatedAt, ap.UpdatedAt = id.String(), a.tenantID, AppointmentBooked, 1, now, now
 	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
 		if err := r.authorize(ctx, tx, op, a); err != nil {
 			return err
@@ -197,10 +198,10 @@ func (r *Repository) changeAppointment(ctx context.Context, op string, action rb
 	change func(ctx context.Context, tx pgx.Tx, a *access, cur Appointment, now time.Time) error) (Appointment, error) {
 	var v validator
 	pid, err := uuid.Parse(ref.PatientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
 	id, err := uuid.Parse(ref.ID)
-	v.check(err == nil, "ID", "must be a UUID")
-	v.check(ref.Version > 0, "Version", "must be the version read")
+	v.check(err == nil, "ID", CodeInvalid, "must be a UUID")
+	v.check(ref.Version > 0, "Version", CodeRequired, "must be the version read")
 	if err := v.err(); err != nil {
 		return Appointment{}, err
 	}
@@ -286,7 +287,7 @@ func (r *Repository) RescheduleAppointment(ctx context.Context, ref RecordRef, s
 func (r *Repository) CancelAppointment(ctx context.Context, ref RecordRef, reason string) (Appointment, error) {
 	const op = "cancel appointment"
 	if len(reason) > 500 {
-		return Appointment{}, &ValidationError{Fields: []FieldError{{"Reason", "is too long"}}}
+		return Appointment{}, invalid("Reason", CodeTooLong, "is too long")
 	}
 	return r.changeAppointment(ctx, op, rbac.ActionCancel, ref, []string{AppointmentBooked, AppointmentArrived},
 		func(ctx context.Context, tx pgx.Tx, a *access, cur Appointment, now time.Time) error {
@@ -329,7 +330,7 @@ func (r *Repository) CloseAppointment(ctx context.Context, ref RecordRef, status
 	case AppointmentNoShow:
 		from = from[:1]
 	default:
-		return Appointment{}, &ValidationError{Fields: []FieldError{{"Status", "must be fulfilled or no-show"}}}
+		return Appointment{}, invalid("Status", CodeNotAllowed, "must be fulfilled or no-show")
 	}
 	return r.changeAppointment(ctx, op, rbac.ActionUpdate, ref, from,
 		func(ctx context.Context, tx pgx.Tx, a *access, cur Appointment, now time.Time) error {
@@ -363,21 +364,33 @@ type AppointmentEntry struct {
 const appointmentEntryColumns = `a.id, a.tenant_id, a.patient_id, a.practitioner_id, a.starts_at, a.ends_at, a.status,
   a.reason, a.version, a.created_at, a.updated_at, p.given_names, p.family_names`
 
-// patientAppointmentsSQL lists one patient's appointments: both tables
-// are filtered on the patient, a single-shard query on Citus.
-const patientAppointmentsSQL = `SELECT ` + appointmentEntryColumns + `
-FROM appointments a JOIN patients p ON p.patient_id = a.patient_id
-WHERE a.patient_id = $2 AND p.patient_id = $2 AND a.tenant_id = $1 AND p.tenant_id = $1
-  AND a.starts_at >= $3 AND a.starts_at < $4 AND ($5 OR a.status NOT IN ('cancelled', 'entered-in-error'))
-ORDER BY a.starts_at, a.id`
-
-// agendaSQL is a practitioner's or the tenant's agenda: appointments are
-// distributed by patient, so on Citus it asks every shard.
-const agendaSQL = `/* fanout: agenda */ SELECT ` + appointmentEntryColumns + `
-FROM appointments a JOIN patients p ON p.patient_id = a.patient_id
-WHERE a.tenant_id = $1 AND ($2::uuid IS NULL OR a.practitioner_id = $2)
-  AND a.starts_at >= $3 AND a.starts_at < $4 AND ($5 OR a.status NOT IN ('cancelled', 'entered-in-error'))
-ORDER BY a.starts_at, a.id`
+// appointmentsQuery builds the listing of ListAppointments from its
+// optional filters. One patient's appointments filter both tables on the
+// patient, a single-shard query on Citus; a practitioner's or the tenant's
+// agenda asks every shard (appointments are distributed by patient).
+// PractitionerID filters the agenda only, as AppointmentQuery says.
+func appointmentsQuery(tenant uuid.UUID, pid, pr *uuid.UUID, q AppointmentQuery) sq.SelectBuilder {
+	b := psql.Select(appointmentEntryColumns).From("appointments a").Join("patients p ON p.patient_id = a.patient_id").
+		Where(sq.Eq{"a.tenant_id": tenant})
+	switch {
+	case pid != nil:
+		b = b.Where(sq.Eq{"a.patient_id": *pid}).Where(sq.Eq{"p.patient_id": *pid}).Where(sq.Eq{"p.tenant_id": tenant})
+	case pr != nil:
+		b = b.Prefix("/* fanout: agenda */").Where(sq.Eq{"a.practitioner_id": *pr})
+	default:
+		b = b.Prefix("/* fanout: agenda */")
+	}
+	if !q.From.IsZero() {
+		b = b.Where(sq.GtOrEq{"a.starts_at": q.From})
+	}
+	if !q.To.IsZero() {
+		b = b.Where(sq.Lt{"a.starts_at": q.To})
+	}
+	if !q.IncludeCancelled {
+		b = b.Where(sq.NotEq{"a.status": []string{AppointmentCancelled, StatusEnteredInError}})
+	}
+	return b.OrderBy("a.starts_at", "a.id")
+}
 
 // ListAppointments lists appointments ordered by start: one patient's
 // (rbac ActionRead on KindAppointment of that patient: the patient
@@ -392,11 +405,12 @@ func (r *Repository) ListAppointments(ctx context.Context, q AppointmentQuery) (
 	pid := optionalID(&v, "PatientID", q.PatientID)
 	pr := optionalID(&v, "PractitionerID", q.PractitionerID)
 	if pid == nil {
-		v.check(!q.From.IsZero(), "From", "is required")
-		v.check(!q.To.IsZero() && q.To.After(q.From), "To", "must be after From")
-		v.check(q.To.Sub(q.From) <= 62*24*time.Hour, "To", "period is longer than 62 days")
+		v.check(!q.From.IsZero(), "From", CodeRequired, "is required")
+		v.check(!q.To.IsZero(), "To", CodeRequired, "is required")
+		v.check(q.To.IsZero() || q.To.After(q.From), "To", CodeBeforeStart, "must be after From")
+		v.check(q.To.Sub(q.From) <= 62*24*time.Hour, "To", CodeTooLong, "period is longer than 62 days")
 	} else {
-		v.check(q.To.IsZero() || q.To.After(q.From), "To", "must be after From")
+		v.check(q.To.IsZero() || q.To.After(q.From), "To", CodeBeforeStart, "must be after From")
 	}
 	if err := v.err(); err != nil {
 		return nil, err
@@ -414,29 +428,23 @@ func (r *Repository) ListAppointments(ctx context.Context, q AppointmentQuery) (
 	if err != nil {
 		return nil, err
 	}
-	from, to := q.From, q.To
-	if from.IsZero() {
-		from = time.Unix(0, 0)
-	}
-	if to.IsZero() {
-		to = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	sqlText, args, err := appointmentsQuery(a.tenant, pid, pr, q).ToSql()
+	if err != nil {
+		return nil, fmt.Errorf("ehr: %s: build query: %w", op, err)
 	}
 	var out []AppointmentEntry
 	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
 		if err := r.authorize(ctx, tx, op, a); err != nil {
 			return err
 		}
-		var rows pgx.Rows
 		if pid != nil {
 			// Only a patient of the tenant: an unknown id (or another
 			// tenant's) is not found, and opens no audit chain.
 			if err := r.requirePatient(ctx, tx, op, a); err != nil {
 				return err
 			}
-			rows, err = tx.Query(ctx, patientAppointmentsSQL, a.tenant, *pid, from, to, q.IncludeCancelled)
-		} else {
-			rows, err = tx.Query(ctx, agendaSQL, a.tenant, pr, from, to, q.IncludeCancelled)
 		}
+		rows, err := tx.Query(ctx, sqlText, args...)
 		if err != nil {
 			return dbError(op, err)
 		}

@@ -120,8 +120,8 @@ func chainHash(prev []byte, seq int64, canonical []byte) []byte {
 func (a *access) fillEvent(e *AuditEvent, id uuid.UUID, now time.Time) {
 	*e = AuditEvent{
 		ID:         id.String(),
-		TenantID:   a.tenant.String(),
-		ChainID:    a.chain().String(),
+		TenantID:   a.tenantID,
+		ChainID:    a.chainID(),
 		OccurredAt: now,
 		UserID:     a.actor.Principal.UserID,
 		Roles:      a.actor.Principal.Roles,
@@ -170,7 +170,8 @@ func (a *access) auditArgs(now time.Time) *auditArgs {
 	id := newID()
 	a.fillEvent(&e, id, now)
 	roles := strings.Join(e.Roles, ",")
-	tenant, chain := pgUUID(a.tenant), pgUUID(a.chain())
+	// Boxed once, used by both statements.
+	var tenant, chain any = pgUUID(a.tenant), pgUUID(a.chain())
 	return &auditArgs{v: [18]any{
 		tenant, chain, appendCanonical(nil, &e, roles),
 		tenant, chain, pgUUID(id), e.OccurredAt, e.UserID, roles, e.Action, e.Kind, e.RecordID,
@@ -229,7 +230,7 @@ func execAudit(br pgx.BatchResults) error {
 
 // audit appends the audit event of a through q, in one round trip.
 func (r *Repository) audit(ctx context.Context, q DB, a *access, now time.Time) error {
-	b := &pgx.Batch{}
+	b := newBatch(2)
 	queueAudit(b, a.auditArgs(now))
 	if err := sendBatch(ctx, q, b, execAudit); err != nil {
 		return dbError("append audit event", err)
@@ -461,16 +462,16 @@ func (r *Repository) SearchAudit(ctx context.Context, q AuditQuery) (AuditPage, 
 	if q.ChainID != "" {
 		var err error
 		chain, err = uuid.Parse(q.ChainID)
-		v.check(err == nil, "ChainID", "must be a UUID")
+		v.check(err == nil, "ChainID", CodeInvalid, "must be a UUID")
 	}
 	if q.Outcome != "" {
-		v.check(q.Outcome == OutcomeAllowed || q.Outcome == OutcomeDenied, "Outcome", "must be allowed or denied")
+		v.check(q.Outcome == OutcomeAllowed || q.Outcome == OutcomeDenied, "Outcome", CodeNotAllowed, "must be allowed or denied")
 	}
-	v.check(q.To.IsZero() || q.From.IsZero() || q.To.After(q.From), "To", "must be after From")
-	v.check(q.Limit >= 0, "Limit", "must not be negative")
+	v.check(q.To.IsZero() || q.From.IsZero() || q.To.After(q.From), "To", CodeBeforeStart, "must be after From")
+	v.check(q.Limit >= 0, "Limit", CodeOutOfRange, "must not be negative")
 	var cur auditCursor
 	if q.Cursor != "" {
-		v.check(decodeCursor(q.Cursor, &cur) == nil, "Cursor", "is not a cursor of this search")
+		v.check(decodeCursor(q.Cursor, &cur) == nil, "Cursor", CodeInvalid, "is not a cursor of this search")
 	}
 	if err := v.err(); err != nil {
 		return AuditPage{}, err

@@ -45,11 +45,10 @@ func (r *Repository) BreakGlass(ctx context.Context, patientID, reason string, d
 	const op = "break glass"
 	var v validator
 	pid, err := uuid.Parse(patientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
 	reason = trim(reason)
-	v.check(len([]rune(reason)) >= r.authz.MinReasonLength() && len(reason) <= 1000, "Reason",
-		fmt.Sprintf("must be %d to 1000 characters", r.authz.MinReasonLength()))
-	v.check(d > 0 && d <= r.authz.MaxGrantDuration(), "Duration", fmt.Sprintf("must be positive and at most %v", r.authz.MaxGrantDuration()))
+	v.reason("Reason", reason, r.authz.MinReasonLength(), 1000)
+	v.check(d > 0 && d <= r.authz.MaxGrantDuration(), "Duration", CodeOutOfRange, fmt.Sprintf("must be positive and at most %v", r.authz.MaxGrantDuration()))
 	if err := v.err(); err != nil {
 		return BreakGlassGrant{}, err
 	}
@@ -70,12 +69,12 @@ func (r *Repository) BreakGlass(ctx context.Context, patientID, reason string, d
 		grant, err := r.authz.IssueGrant(a.actor.Principal, a.target(false, nil), reason, d)
 		if err != nil {
 			if errors.Is(err, rbac.ErrInvalidGrant) {
-				return &ValidationError{Fields: []FieldError{{"Reason", "rejected by the policy engine"}}}
+				return invalid("Reason", CodeNotAllowed, "rejected by the policy engine")
 			}
 			return fmt.Errorf("ehr: %s: %w", op, err)
 		}
 		now := r.clock()
-		g = BreakGlassGrant{ID: id.String(), TenantID: a.tenant.String(), PatientID: patientID, UserID: grant.UserID,
+		g = BreakGlassGrant{ID: id.String(), TenantID: a.tenantID, PatientID: patientID, UserID: grant.UserID,
 			Reason: grant.Reason, GrantedAt: now, NotAfter: grant.NotAfter.UTC().Truncate(time.Microsecond),
 			RequestID: a.actor.RequestID, IP: a.actor.IP}
 		if !g.NotAfter.After(now) {
@@ -118,8 +117,8 @@ func (r *Repository) ListBreakGlass(ctx context.Context, q BreakGlassQuery) ([]B
 	const op = "list break glass"
 	var v validator
 	pid := optionalID(&v, "PatientID", q.PatientID)
-	v.check(q.To.IsZero() || q.From.IsZero() || q.To.After(q.From), "To", "must be after From")
-	v.check(q.Limit >= 0, "Limit", "must not be negative")
+	v.check(q.To.IsZero() || q.From.IsZero() || q.To.After(q.From), "To", CodeBeforeStart, "must be after From")
+	v.check(q.Limit >= 0, "Limit", CodeOutOfRange, "must not be negative")
 	if err := v.err(); err != nil {
 		return nil, err
 	}

@@ -70,16 +70,16 @@ func (r *Repository) AssignCareTeam(ctx context.Context, m CareTeamMember) (Care
 	now := r.clock()
 	var v validator
 	pid, err := uuid.Parse(m.PatientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
 	pr, err := uuid.Parse(m.PractitionerID)
-	v.check(err == nil, "PractitionerID", "must be a UUID")
+	v.check(err == nil, "PractitionerID", CodeInvalid, "must be a UUID")
 	m.Role, m.Reason = trim(m.Role), trim(m.Reason)
-	v.check(m.Role != "" && len(m.Role) <= 50, "Role", "is required (at most 50 bytes)")
-	v.check(len(m.Reason) <= 500, "Reason", "is too long")
+	v.text("Role", m.Role, 50)
+	v.check(len(m.Reason) <= 500, "Reason", CodeTooLong, "is too long")
 	if m.StartsAt.IsZero() {
 		m.StartsAt = now
 	}
-	v.check(m.EndsAt == nil || m.EndsAt.After(m.StartsAt), "EndsAt", "must be after StartsAt")
+	v.check(m.EndsAt == nil || m.EndsAt.After(m.StartsAt), "EndsAt", CodeBeforeStart, "must be after StartsAt")
 	if err := v.err(); err != nil {
 		return CareTeamMember{}, err
 	}
@@ -138,7 +138,7 @@ func (r *Repository) addCareTeamRow(ctx context.Context, tx pgx.Tx, op string, a
 		return fmt.Errorf("ehr: %s: %w: practitioner %s is inactive", op, ErrConflict, p.ID)
 	}
 	id := newID()
-	m.ID, m.TenantID, m.UserID, m.Status, m.Version, m.CreatedAt, m.UpdatedAt = id.String(), a.tenant.String(), p.UserID, CareTeamActive, 1, now, now
+	m.ID, m.TenantID, m.UserID, m.Status, m.Version, m.CreatedAt, m.UpdatedAt = id.String(), a.tenantID, p.UserID, CareTeamActive, 1, now, now
 	m.StartsAt = m.StartsAt.UTC().Truncate(time.Microsecond)
 	_, err = write(ctx, tx, op, tCareTeam, `INSERT INTO care_team_members (patient_id, id, tenant_id, practitioner_id, user_id,
   role, reason, starts_at, ends_at, status, version, created_at, updated_at, updated_by)
@@ -158,11 +158,11 @@ func (r *Repository) EndCareTeam(ctx context.Context, ref RecordRef, reason stri
 	const op = "end care team"
 	var v validator
 	pid, err := uuid.Parse(ref.PatientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
 	id, err := uuid.Parse(ref.ID)
-	v.check(err == nil, "ID", "must be a UUID")
-	v.check(ref.Version > 0, "Version", "must be the version read")
-	v.check(len(trim(reason)) <= 500, "Reason", "is too long")
+	v.check(err == nil, "ID", CodeInvalid, "must be a UUID")
+	v.check(ref.Version > 0, "Version", CodeRequired, "must be the version read")
+	v.maxLen("Reason", trim(reason), 500)
 	if err := v.err(); err != nil {
 		return 0, err
 	}

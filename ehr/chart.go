@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -32,30 +33,117 @@ type Chart struct {
 	BreakGlass bool
 }
 
-// chartSections are the kinds a chart shows, demographics first.
-var chartSections = [...]rbac.Kind{rbac.KindDemographics, rbac.KindContact, rbac.KindEncounter, rbac.KindAdmission,
-	rbac.KindAppointment, rbac.KindCareTeam, rbac.KindNote, rbac.KindCondition, rbac.KindAllergy, rbac.KindMedication,
-	rbac.KindObservation}
+// chartSection is one section of a chart, one row of chartSections: the
+// kind the policy decides, the query that reads it and how a row of the
+// result joins the chart. Adding a record kind to the chart is adding a
+// row.
+type chartSection struct {
+	kind rbac.Kind
+	// part is a kind that reads part of the section when kind is denied
+	// (0 for none): KindAdmission reads the inpatient encounters.
+	part rbac.Kind
+	// sql reads the section: $1 patient, $2 tenant. Every statement
+	// filters on patient_id, so on Citus the whole batch goes to the
+	// patient's shard.
+	sql string
+	// ownSQL, when set, replaces sql when the actor reads their own
+	// record as the patient (access.ownRecord): the notes a patient reads
+	// are the signed ones.
+	ownSQL string
+	// add scans one row into c; partOnly is set when only part is allowed.
+	add func(c *Chart, rows pgx.Rows, partOnly bool) error
+}
 
-const (
-	chartEncountersSQL   = `SELECT ` + encounterColumns + ` FROM encounters WHERE patient_id = $1 AND tenant_id = $2 ORDER BY started_at, id`
-	chartAppointmentsSQL = `SELECT ` + appointmentColumns + ` FROM appointments WHERE patient_id = $1 AND tenant_id = $2 ORDER BY starts_at, id`
-	chartCareTeamSQL     = `SELECT ` + careTeamColumns + ` FROM care_team_members WHERE patient_id = $1 AND tenant_id = $2 ORDER BY starts_at, id`
-	chartNotesSQL        = `SELECT ` + noteColumns + ` FROM clinical_notes WHERE patient_id = $1 AND tenant_id = $2 ORDER BY created_at, id`
-	chartConditionsSQL   = `SELECT ` + conditionColumns + ` FROM conditions WHERE patient_id = $1 AND tenant_id = $2 ORDER BY created_at, id`
-	chartAllergiesSQL    = `SELECT ` + allergyColumns + ` FROM allergies WHERE patient_id = $1 AND tenant_id = $2 ORDER BY created_at, id`
-	chartMedicationsSQL  = `SELECT ` + medicationColumns + ` FROM medication_requests WHERE patient_id = $1 AND tenant_id = $2 ORDER BY created_at, id`
-	chartObservationsSQL = `SELECT ` + observationColumns + ` FROM observations WHERE patient_id = $1 AND tenant_id = $2 ORDER BY effective_at, id`
-)
+// section returns a chartSection that appends every row, scanned by scan,
+// to the slice of the chart that field returns.
+func section[T any](kind rbac.Kind, sql string, scan func(pgx.Row) (T, error), field func(*Chart) *[]T) chartSection {
+	return chartSection{kind: kind, sql: sql, add: func(c *Chart, rows pgx.Rows, _ bool) error {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		f := field(c)
+		*f = append(*f, v)
+		return nil
+	}}
+}
+
+// chartSections are the sections of a chart after the patient's own row
+// (demographics and contact), in the order they are read and decided.
+var chartSections = [...]chartSection{
+	{kind: rbac.KindEncounter, part: rbac.KindAdmission, sql: chartSQL(encounterColumns, "encounters", "started_at"),
+		add: func(c *Chart, rows pgx.Rows, admissionsOnly bool) error {
+			e, err := scanEncounter(rows)
+			if err == nil && (!admissionsOnly || e.Class == ClassInpatient) {
+				c.Encounters = append(c.Encounters, e)
+			}
+			return err
+		}},
+	section(rbac.KindAppointment, chartSQL(appointmentColumns, "appointments", "starts_at"),
+		func(row pgx.Row) (Appointment, error) { return scanAppointment(row) },
+		func(c *Chart) *[]Appointment { return &c.Appointments }),
+	section(rbac.KindCareTeam, chartSQL(careTeamColumns, "care_team_members", "starts_at"), scanCareTeam,
+		func(c *Chart) *[]CareTeamMember { return &c.CareTeam }),
+	withOwnSQL(section(rbac.KindNote, chartSQL(noteColumns, "clinical_notes", "created_at"), scanNote,
+		func(c *Chart) *[]Note { return &c.Notes }),
+		chartSQL(noteColumns, "clinical_notes", "created_at", patientNoteSQL)),
+	section(rbac.KindCondition, chartSQL(conditionColumns, "conditions", "created_at"), scanCondition,
+		func(c *Chart) *[]Condition { return &c.Conditions }),
+	section(rbac.KindAllergy, chartSQL(allergyColumns, "allergies", "created_at"), scanAllergy,
+		func(c *Chart) *[]Allergy { return &c.Allergies }),
+	section(rbac.KindMedication, chartSQL(medicationColumns, "medication_requests", "created_at"), scanMedication,
+		func(c *Chart) *[]MedicationRequest { return &c.Medications }),
+	section(rbac.KindObservation, chartSQL(observationColumns, "observations", "effective_at"), scanObservation,
+		func(c *Chart) *[]Observation { return &c.Observations }),
+}
+
+// chartSQL reads the rows of one patient ($1) of the tenant ($2) from
+// table that meet the conditions and, ordered by the column order and then
+// id.
+func chartSQL(columns, table, order string, and ...string) string {
+	where := `patient_id = $1 AND tenant_id = $2`
+	for _, c := range and {
+		where += ` AND ` + c
+	}
+	return `SELECT ` + columns + ` FROM ` + table + ` WHERE ` + where + ` ORDER BY ` + order + `, id`
+}
+
+// withOwnSQL returns s reading with ownSQL when the actor reads their own
+// record as the patient.
+func withOwnSQL(s chartSection, ownSQL string) chartSection {
+	s.ownSQL = ownSQL
+	return s
+}
+
+// chartKinds are the kinds a chart read decides, in order: demographics,
+// contact, then each section's kind and part.
+var chartKinds = func() []rbac.Kind {
+	ks := []rbac.Kind{rbac.KindDemographics, rbac.KindContact}
+	for _, s := range chartSections {
+		ks = append(ks, s.kind)
+		if s.part != 0 {
+			ks = append(ks, s.part)
+		}
+	}
+	return ks
+}()
 
 // Chart returns the chart of patient id: demographics and every section
 // the actor may read, in at most two round trips (the care-team and
-// break-glass facts when the policy needs them, then one batch that reads
-// every section and appends the audit event in one implicit transaction).
+// break-glass facts when the policy needs them, then one batch, in one
+// transaction, that reads every section and appends the audit event).
 // Sections the actor may not read are listed in Chart.Withheld.
 //
-// It returns ErrNotFound, ErrInvalid for a malformed id, ErrDenied unless
-// the actor may read the patient's demographics.
+// A patient reading their own chart (the principal's PatientID is id)
+// gets the notes a patient reads: signed and amended notes, and signed
+// notes later entered in error (kept, marked); never drafts, nor a draft
+// entered in error. This holds whatever other roles the principal has.
+//
+// It returns ErrInvalid for a malformed id, ErrNotFound when id is no
+// patient of the actor's tenant (whatever the actor may read: a patient
+// of another tenant is not found either, and a refused attempt is still
+// audited), ErrDenied unless the actor may read the demographics of this
+// patient of the tenant.
 func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 	const op = "chart"
 	pid, err := parseID("ID", id)
@@ -67,12 +155,12 @@ func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 		return Chart{}, err
 	}
 	a.kindName = "chart"
-	var allowed [len(chartSections)]rbac.Decision
+	decisions := make([]rbac.Decision, len(chartKinds))
 	decideAll := func(f facts) bool {
 		all := true
-		for i, k := range chartSections {
-			allowed[i] = r.authz.Decide(a.actor.Principal, rbac.ActionRead, k, a.target(f.onCareTeam, f.grant))
-			all = all && allowed[i].Allowed
+		for i, k := range chartKinds {
+			decisions[i] = r.authz.Decide(a.actor.Principal, rbac.ActionRead, k, a.target(f.onCareTeam, f.grant))
+			all = all && decisions[i].Allowed
 		}
 		return all
 	}
@@ -83,89 +171,52 @@ func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 		}
 		decideAll(f)
 	}
-	if !allowed[0].Allowed {
-		a.decision = allowed[0]
+	can := func(k rbac.Kind) bool { return decisions[slices.Index(chartKinds, k)].Allowed }
+	if !can(rbac.KindDemographics) {
+		a.decision = decisions[0]
 		return Chart{}, r.deny(ctx, op, a)
 	}
 	var c Chart
-	a.decision = allowed[0]
-	for i, d := range allowed {
+	a.decision = decisions[0]
+	for _, d := range decisions {
 		if d.Allowed && d.Condition == rbac.ConditionBreakGlass {
 			c.BreakGlass, a.grant = true, f.grant
 			a.decision = d
 		}
-		if !d.Allowed && chartSections[i] != rbac.KindAdmission && chartSections[i] != rbac.KindEncounter {
-			c.Withheld = append(c.Withheld, chartSections[i])
-		}
 	}
-	can := func(k rbac.Kind) bool {
-		for i, s := range chartSections {
-			if s == k {
-				return allowed[i].Allowed
-			}
-		}
-		return false
+	if !can(rbac.KindContact) {
+		c.Withheld = append(c.Withheld, rbac.KindContact)
 	}
-	encounters, admissionsOnly := can(rbac.KindEncounter) || can(rbac.KindAdmission), !can(rbac.KindEncounter)
-	if !encounters {
-		c.Withheld = append(c.Withheld, rbac.KindEncounter)
-	}
-
-	b := &pgx.Batch{}
+	// Sections read in part under another kind (the encounters) are
+	// listed last.
+	var withheldParts []rbac.Kind
+	own := a.ownRecord()
+	b := newBatch(3 + len(chartSections))
 	r.queueGetPatient(b, a)
-	type section struct {
-		sql  string
-		scan func(pgx.Rows) error
+	type read struct {
+		s        *chartSection
+		partOnly bool
 	}
-	var sections []section
-	add := func(ok bool, sql string, scan func(pgx.Rows) error) {
-		if ok {
-			b.Queue(sql, pid, a.tenant)
-			sections = append(sections, section{sql, scan})
+	reads := make([]read, 0, len(chartSections))
+	for i := range chartSections {
+		s := &chartSections[i]
+		whole, part := can(s.kind), s.part != 0 && can(s.part)
+		if !whole && !part {
+			if s.part != 0 {
+				withheldParts = append(withheldParts, s.kind)
+			} else {
+				c.Withheld = append(c.Withheld, s.kind)
+			}
+			continue
 		}
+		sql := s.sql
+		if own && s.ownSQL != "" {
+			sql = s.ownSQL
+		}
+		b.Queue(sql, pid, a.tenant)
+		reads = append(reads, read{s, !whole})
 	}
-	add(encounters, chartEncountersSQL, func(rows pgx.Rows) error {
-		e, err := scanEncounter(rows)
-		if err == nil && (!admissionsOnly || e.Class == ClassInpatient) {
-			c.Encounters = append(c.Encounters, e)
-		}
-		return err
-	})
-	add(can(rbac.KindAppointment), chartAppointmentsSQL, func(rows pgx.Rows) error {
-		v, err := scanAppointment(rows)
-		c.Appointments = append(c.Appointments, v)
-		return err
-	})
-	add(can(rbac.KindCareTeam), chartCareTeamSQL, func(rows pgx.Rows) error {
-		v, err := scanCareTeam(rows)
-		c.CareTeam = append(c.CareTeam, v)
-		return err
-	})
-	add(can(rbac.KindNote), chartNotesSQL, func(rows pgx.Rows) error {
-		v, err := scanNote(rows)
-		c.Notes = append(c.Notes, v)
-		return err
-	})
-	add(can(rbac.KindCondition), chartConditionsSQL, func(rows pgx.Rows) error {
-		v, err := scanCondition(rows)
-		c.Conditions = append(c.Conditions, v)
-		return err
-	})
-	add(can(rbac.KindAllergy), chartAllergiesSQL, func(rows pgx.Rows) error {
-		v, err := scanAllergy(rows)
-		c.Allergies = append(c.Allergies, v)
-		return err
-	})
-	add(can(rbac.KindMedication), chartMedicationsSQL, func(rows pgx.Rows) error {
-		v, err := scanMedication(rows)
-		c.Medications = append(c.Medications, v)
-		return err
-	})
-	add(can(rbac.KindObservation), chartObservationsSQL, func(rows pgx.Rows) error {
-		v, err := scanObservation(rows)
-		c.Observations = append(c.Observations, v)
-		return err
-	})
+	c.Withheld = append(c.Withheld, withheldParts...)
 
 	err = sendBatch(ctx, r.db, b, func(br pgx.BatchResults) error {
 		p, err := r.readGetPatient(br)
@@ -173,13 +224,13 @@ func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 			return err
 		}
 		c.Patient = p
-		for _, s := range sections {
+		for _, rd := range reads {
 			rows, err := br.Query()
 			if err != nil {
 				return err
 			}
 			for rows.Next() {
-				if err := s.scan(rows); err != nil {
+				if err := rd.s.add(&c, rows, rd.partOnly); err != nil {
 					rows.Close()
 					return err
 				}

@@ -67,11 +67,11 @@ func (c *Condition) validate(v *validator, now time.Time) {
 		c.Status = "active"
 	}
 	c.OnsetDate = dateOnly(c.OnsetDate)
-	v.check(ValidICD10(c.Code), "Code", "is not an ICD-10 code")
-	v.check(c.Display != "" && len(c.Display) <= 500, "Display", "is required (at most 500 bytes)")
-	v.check(oneOf(c.Status, conditionStatuses...), "Status", "must be one of "+strings.Join(conditionStatuses, ", "))
-	v.check(c.OnsetDate == nil || !c.OnsetDate.After(now), "OnsetDate", "is in the future")
-	v.check(len(c.Note) <= 10000, "Note", "is too long")
+	v.check(ValidICD10(c.Code), "Code", CodeUnknownCode, "is not an ICD-10 code")
+	v.text("Display", c.Display, 500)
+	v.check(oneOf(c.Status, conditionStatuses...), "Status", CodeNotAllowed, "must be one of "+strings.Join(conditionStatuses, ", "))
+	v.check(c.OnsetDate == nil || !c.OnsetDate.After(now), "OnsetDate", CodeInFuture, "is in the future")
+	v.check(len(c.Note) <= 10000, "Note", CodeTooLong, "is too long")
 }
 
 // RecordCondition records a diagnosis and returns it. Status defaults to
@@ -83,7 +83,7 @@ func (r *Repository) RecordCondition(ctx context.Context, c Condition) (Conditio
 	const op = "record condition"
 	var v validator
 	pid, err := uuid.Parse(c.PatientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
 	enc := optionalID(&v, "EncounterID", c.EncounterID)
 	c.validate(&v, r.clock())
 	if err := v.err(); err != nil {
@@ -91,7 +91,7 @@ func (r *Repository) RecordCondition(ctx context.Context, c Condition) (Conditio
 	}
 	id := newID()
 	err = r.createRecord(ctx, op, rbac.KindCondition, pid, id, func(tx pgx.Tx, a *access, now time.Time) error {
-		c.ID, c.TenantID, c.RecordedBy, c.Version, c.CreatedAt, c.UpdatedAt = id.String(), a.tenant.String(), a.actor.Principal.UserID, 1, now, now
+		c.ID, c.TenantID, c.RecordedBy, c.Version, c.CreatedAt, c.UpdatedAt = id.String(), a.tenantID, a.actor.Principal.UserID, 1, now, now
 		_, err := write(ctx, tx, op, tConditions, `INSERT INTO conditions (patient_id, id, tenant_id, encounter_id, code, display,
   status, onset_date, note, recorded_by, version, created_at, updated_at, updated_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11, $10)`,
@@ -161,10 +161,10 @@ func (al *Allergy) validate(v *validator) {
 	if al.Status == "" {
 		al.Status = "active"
 	}
-	v.check(al.Substance != "" && len(al.Substance) <= 200, "Substance", "is required (at most 200 bytes)")
-	v.check(len(al.Reaction) <= 1000, "Reaction", "is too long")
-	v.check(oneOf(al.Severity, "mild", "moderate", "severe"), "Severity", "must be mild, moderate or severe")
-	v.check(oneOf(al.Status, "active", "inactive", "resolved"), "Status", "must be active, inactive or resolved")
+	v.text("Substance", al.Substance, 200)
+	v.check(len(al.Reaction) <= 1000, "Reaction", CodeTooLong, "is too long")
+	v.check(oneOf(al.Severity, "mild", "moderate", "severe"), "Severity", CodeNotAllowed, "must be mild, moderate or severe")
+	v.check(oneOf(al.Status, "active", "inactive", "resolved"), "Status", CodeNotAllowed, "must be active, inactive or resolved")
 }
 
 // RecordAllergy records an allergy and returns it. Status defaults to
@@ -175,14 +175,14 @@ func (r *Repository) RecordAllergy(ctx context.Context, al Allergy) (Allergy, er
 	const op = "record allergy"
 	var v validator
 	pid, err := uuid.Parse(al.PatientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
 	al.validate(&v)
 	if err := v.err(); err != nil {
 		return Allergy{}, err
 	}
 	id := newID()
 	err = r.createRecord(ctx, op, rbac.KindAllergy, pid, id, func(tx pgx.Tx, a *access, now time.Time) error {
-		al.ID, al.TenantID, al.RecordedBy, al.Version, al.CreatedAt, al.UpdatedAt = id.String(), a.tenant.String(), a.actor.Principal.UserID, 1, now, now
+		al.ID, al.TenantID, al.RecordedBy, al.Version, al.CreatedAt, al.UpdatedAt = id.String(), a.tenantID, a.actor.Principal.UserID, 1, now, now
 		_, err := write(ctx, tx, op, tAllergies, `INSERT INTO allergies (patient_id, id, tenant_id, substance, reaction, severity,
   status, recorded_by, version, created_at, updated_at, updated_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $8)`, pid, id, a.tenant, al.Substance, al.Reaction, al.Severity, al.Status, al.RecordedBy, now)
@@ -265,14 +265,14 @@ func (m *MedicationRequest) validate(v *validator) {
 		m.Status = "active"
 	}
 	m.StartsOn, m.EndsOn = dateOnly(m.StartsOn), dateOnly(m.EndsOn)
-	v.check(m.Medication != "" && len(m.Medication) <= 500, "Medication", "is required (at most 500 bytes)")
-	v.check(m.Dose > 0 && !math.IsInf(m.Dose, 0) && m.Dose < 1e9, "Dose", "must be positive")
-	v.check(m.DoseUnit != "" && len(m.DoseUnit) <= 50, "DoseUnit", "is required (at most 50 bytes)")
-	v.check(m.Route != "" && len(m.Route) <= 100, "Route", "is required (at most 100 bytes)")
-	v.check(m.Frequency != "" && len(m.Frequency) <= 100, "Frequency", "is required (at most 100 bytes)")
-	v.check(oneOf(m.Status, medicationStatuses...), "Status", "must be one of "+strings.Join(medicationStatuses, ", "))
-	v.check(m.StartsOn == nil || m.EndsOn == nil || !m.EndsOn.Before(*m.StartsOn), "EndsOn", "must not be before StartsOn")
-	v.check(len(m.Note) <= 10000, "Note", "is too long")
+	v.text("Medication", m.Medication, 500)
+	v.check(m.Dose > 0 && !math.IsInf(m.Dose, 0) && m.Dose < 1e9, "Dose", CodeOutOfRange, "must be positive")
+	v.text("DoseUnit", m.DoseUnit, 50)
+	v.text("Route", m.Route, 100)
+	v.text("Frequency", m.Frequency, 100)
+	v.check(oneOf(m.Status, medicationStatuses...), "Status", CodeNotAllowed, "must be one of "+strings.Join(medicationStatuses, ", "))
+	v.check(m.StartsOn == nil || m.EndsOn == nil || !m.EndsOn.Before(*m.StartsOn), "EndsOn", CodeBeforeStart, "must not be before StartsOn")
+	v.check(len(m.Note) <= 10000, "Note", CodeTooLong, "is too long")
 }
 
 // PrescribeMedication records a medication request by the actor and
@@ -284,7 +284,7 @@ func (r *Repository) PrescribeMedication(ctx context.Context, m MedicationReques
 	const op = "prescribe medication"
 	var v validator
 	pid, err := uuid.Parse(m.PatientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
 	enc := optionalID(&v, "EncounterID", m.EncounterID)
 	m.validate(&v)
 	if err := v.err(); err != nil {
@@ -292,7 +292,7 @@ func (r *Repository) PrescribeMedication(ctx context.Context, m MedicationReques
 	}
 	id := newID()
 	err = r.createRecord(ctx, op, rbac.KindMedication, pid, id, func(tx pgx.Tx, a *access, now time.Time) error {
-		m.ID, m.TenantID, m.PrescriberID, m.Version, m.CreatedAt, m.UpdatedAt = id.String(), a.tenant.String(), a.actor.Principal.UserID, 1, now, now
+		m.ID, m.TenantID, m.PrescriberID, m.Version, m.CreatedAt, m.UpdatedAt = id.String(), a.tenantID, a.actor.Principal.UserID, 1, now, now
 		_, err := write(ctx, tx, op, tMedications, `INSERT INTO medication_requests (patient_id, id, tenant_id, encounter_id,
   medication, dose, dose_unit, route, frequency, status, starts_on, ends_on, note, prescriber_id, version, created_at,
   updated_at, updated_by)
@@ -395,16 +395,16 @@ var obsCodeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.\-_:]{0,63}$`)
 
 func (o *Observation) validate(v *validator, field string, now time.Time) {
 	o.Category, o.Code, o.Display, o.ValueText, o.Unit = trim(o.Category), trim(o.Code), trim(o.Display), trim(o.ValueText), trim(o.Unit)
-	v.check(oneOf(o.Category, CategoryVitalSigns, CategoryLaboratory), field+"Category", "must be vital-signs or laboratory")
-	v.check(obsCodeRE.MatchString(o.Code), field+"Code", "must be a code of letters, digits and . - _ :")
-	v.check(len(o.Display) <= 500, field+"Display", "is too long")
-	v.check(o.Value != nil || o.ValueText != "", field+"Value", "a value or a text value is required")
-	v.check(o.Value == nil || (!math.IsNaN(*o.Value) && !math.IsInf(*o.Value, 0)), field+"Value", "must be a number")
-	v.check(o.Value == nil || o.Unit != "", field+"Unit", "is required with a numeric value")
-	v.check(len(o.ValueText) <= 10000 && len(o.Unit) <= 50, field+"ValueText", "is too long")
-	v.check(!o.EffectiveAt.After(now.Add(5*time.Minute)), field+"EffectiveAt", "is in the future")
+	v.check(oneOf(o.Category, CategoryVitalSigns, CategoryLaboratory), field+"Category", CodeNotAllowed, "must be vital-signs or laboratory")
+	v.check(obsCodeRE.MatchString(o.Code), field+"Code", CodeInvalid, "must be a code of letters, digits and . - _ :")
+	v.check(len(o.Display) <= 500, field+"Display", CodeTooLong, "is too long")
+	v.check(o.Value != nil || o.ValueText != "", field+"Value", CodeRequired, "a value or a text value is required")
+	v.check(o.Value == nil || (!math.IsNaN(*o.Value) && !math.IsInf(*o.Value, 0)), field+"Value", CodeInvalid, "must be a number")
+	v.check(o.Value == nil || o.Unit != "", field+"Unit", CodeRequired, "is required with a numeric value")
+	v.check(len(o.ValueText) <= 10000 && len(o.Unit) <= 50, field+"ValueText", CodeTooLong, "is too long")
+	v.check(!o.EffectiveAt.After(now.Add(5*time.Minute)), field+"EffectiveAt", CodeInFuture, "is in the future")
 	if o.Category == CategoryVitalSigns && o.Value != nil && *o.Value < 0 {
-		v.add(field+"Value", "a vital sign cannot be negative")
+		v.add(field+"Value", CodeOutOfRange, "a vital sign cannot be negative")
 	}
 }
 
@@ -419,14 +419,15 @@ func (r *Repository) RecordObservations(ctx context.Context, patientID string, o
 	const op = "record observations"
 	var v validator
 	pid, err := uuid.Parse(patientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
-	v.check(len(obs) > 0 && len(obs) <= 100, "Observations", "between 1 and 100 are required")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
+	v.check(len(obs) > 0, "Observations", CodeRequired, "at least one is required")
+	v.check(len(obs) <= 100, "Observations", CodeTooMany, "at most 100")
 	now := r.clock()
 	encs := make([]*uuid.UUID, len(obs))
 	for i := range obs {
 		f := "Observations[" + itoa(i) + "]."
 		o := &obs[i]
-		v.check(o.PatientID == "" || o.PatientID == patientID, f+"PatientID", "must be the patient's")
+		v.check(o.PatientID == "" || o.PatientID == patientID, f+"PatientID", CodeMismatch, "must be the patient's")
 		encs[i] = optionalID(&v, f+"EncounterID", o.EncounterID)
 		if o.EffectiveAt.IsZero() {
 			o.EffectiveAt = now
@@ -458,7 +459,7 @@ func (r *Repository) RecordObservations(ctx context.Context, patientID string, o
 		for i := range out {
 			o := &out[i]
 			o.ID, o.TenantID, o.PatientID, o.RecordedBy, o.Status, o.Version, o.CreatedAt, o.UpdatedAt =
-				ids[i].String(), a.tenant.String(), patientID, a.actor.Principal.UserID, "final", 1, now, now
+				ids[i].String(), a.tenantID, patientID, a.actor.Principal.UserID, "final", 1, now, now
 			if _, err := write(ctx, tx, op, tObservations, `INSERT INTO observations (patient_id, id, tenant_id, encounter_id,
   category, code, display, value, value_text, unit, effective_at, status, recorded_by, version, created_at, updated_at, updated_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'final', $12, 1, $13, $13, $12)`,
@@ -501,7 +502,7 @@ func (r *Repository) UpdateObservation(ctx context.Context, o Observation) (int,
 	pid, id := refIDs(&v, o.PatientID, o.ID, o.Version)
 	now := r.clock()
 	if o.EffectiveAt.IsZero() {
-		v.add("EffectiveAt", "is required")
+		v.add("EffectiveAt", CodeRequired, "is required")
 	}
 	o.EffectiveAt = o.EffectiveAt.UTC().Truncate(time.Microsecond)
 	o.validate(&v, "", now)

@@ -1,12 +1,15 @@
 package ehr_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/ehr/ehrtest"
+	"github.com/historiaehr/historia/rbac"
 )
 
 // TestOtherTenantCannotTouchAChain: staff and patients of another tenant
@@ -94,5 +97,91 @@ func TestVerifyUnknownChainIsNotFound(t *testing.T) {
 		t.Fatalf("tenant chain: %v", err)
 	} else if st.ChainID != b.Tenant.ID {
 		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestOutsideTheTenantIsNotFound: a refused request about a patient id
+// that is no patient of the actor's tenant (an unknown id, or another
+// tenant's patient) is answered with ErrNotFound, not ErrDenied, in the
+// same call, and with the same error text whichever of the two it is, so
+// that no answer tells that another tenant's id exists. The attempt is
+// still audited as a denial on the asking tenant's chain. A refusal about
+// a patient of the tenant stays ErrDenied.
+func TestOutsideTheTenantIsNotFound(t *testing.T) {
+	db := ehrtest.NewDB(t)
+	a := ehrtest.NewHospital(t, db)
+	b := ehrtest.NewHospital(t, db)
+	inTenant := b.NewPatient(t) // b's physician is not on its care team
+	elsewhere := a.NewPatient(t)
+	const unknown = "0190a1b2-0000-7000-8000-0000000000ee"
+	med, sec := b.As(b.Medico), b.As(b.Secretaria)
+	calls := map[string]func(pid string) error{
+		"Chart": func(pid string) error { _, err := b.Repo.Chart(b.As(b.Admin), pid); return err },
+		"GetPatient as a patient": func(pid string) error {
+			_, err := b.Repo.GetPatient(b.As(b.PatientActor(ehr.Patient{ID: "0190a1b2-0000-7000-8000-000000000001"})), pid)
+			return err
+		},
+		"History": func(pid string) error { _, err := b.Repo.History(med, rbac.KindNote, pid, pid); return err },
+		"CreateNote": func(pid string) error {
+			_, err := b.Repo.CreateNote(med, ehr.Note{PatientID: pid, Title: "x", Body: "y"}, false)
+			return err
+		},
+		"RecordCondition": func(pid string) error {
+			_, err := b.Repo.RecordCondition(med, ehr.Condition{PatientID: pid, Code: "I10", Display: "Hipertensión"})
+			return err
+		},
+		"AccessLog": func(pid string) error { _, err := b.Repo.AccessLog(med, pid, 10); return err },
+		"UpdateContact": func(pid string) error {
+			_, err := b.Repo.UpdateContact(med, pid, 1, ehr.Contact{Phone: "1"}, ehr.EmergencyContact{})
+			return err
+		},
+		"MarkEnteredInError": func(pid string) error {
+			_, err := b.Repo.MarkEnteredInError(med, ehr.RecordRef{Kind: rbac.KindNote, PatientID: pid, ID: pid, Version: 1}, "por error")
+			return err
+		},
+		"ListAppointments": func(pid string) error {
+			_, err := b.Repo.ListAppointments(b.As(b.Admin), ehr.AppointmentQuery{PatientID: pid})
+			return err
+		},
+	}
+	denials := func() int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow(context.Background(), `SELECT count(*) FROM audit_events WHERE patient_id = $1 AND outcome = 'denied'`,
+			b.Tenant.ID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			before := denials()
+			errUnknown, errElsewhere := call(unknown), call(elsewhere.ID)
+			for which, err := range map[string]error{"unknown id": errUnknown, "another tenant's patient": errElsewhere} {
+				if !errors.Is(err, ehr.ErrNotFound) || errors.Is(err, ehr.ErrDenied) || errors.Is(err, rbac.ErrDenied) {
+					t.Errorf("%s: %v, want ErrNotFound and not ErrDenied", which, err)
+				}
+			}
+			if errUnknown != nil && errElsewhere != nil &&
+				strings.ReplaceAll(errUnknown.Error(), unknown, "ID") != strings.ReplaceAll(errElsewhere.Error(), elsewhere.ID, "ID") {
+				t.Errorf("the errors tell the ids apart: %q and %q", errUnknown, errElsewhere)
+			}
+			if after := denials(); after != before+2 {
+				t.Errorf("%d denials on the asking tenant's chain, want %d", after, before+2)
+			}
+			if err := call(inTenant.ID); !errors.Is(err, ehr.ErrDenied) || errors.Is(err, ehr.ErrNotFound) {
+				t.Errorf("patient of the tenant: %v, want ErrDenied", err)
+			}
+		})
+	}
+	// Registering a patient is refused as a denial: the new patient is no
+	// patient of the tenant yet, but that is no "not found".
+	_, err := b.Repo.RegisterPatient(sec, ehr.Patient{DocumentType: "CC", DocumentNumber: "R-0001", GivenNames: "A", FamilyNames: "B",
+		BirthDate: time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC), Sex: ehr.SexFemale})
+	if !errors.Is(err, ehr.ErrDenied) || errors.Is(err, ehr.ErrNotFound) {
+		t.Errorf("RegisterPatient by the front desk: %v, want ErrDenied", err)
+	}
+	if _, err := b.Repo.VerifyChain(b.As(b.Auditor), b.Tenant.ID); err != nil {
+		t.Fatalf("the asking tenant's chain: %v", err)
 	}
 }

@@ -36,7 +36,20 @@
 // care team; the actor's active break-glass grant) and decide again. So a
 // physician's demographics read costs no extra query, and a care-team read
 // one. A denial is audited in its own transaction and returned wrapping
-// ErrDenied (which is rbac.ErrDenied).
+// ErrDenied (which is rbac.ErrDenied), or ErrNotFound when the patient
+// named is not in the actor's tenant (see Errors).
+//
+// # What a patient reads of their own record
+//
+// A principal whose PatientID names the patient reads that record as its
+// patient, whatever its roles: Chart returns the notes their physicians
+// signed (signed, amended, and a signed note later entered in error,
+// kept and marked), never a draft nor a draft entered in error; History
+// of a note lists only its signed versions, and the history of a note
+// never signed is ErrNotFound, as if it did not exist. A physician who is
+// also a patient of the hospital reads their own record so, and their
+// patients' records as staff (drafts included, per policy). Front ends
+// need not, and should not, filter notes themselves.
 //
 // Break-the-glass (BreakGlass) stores a time-limited grant with the
 // reason; while it lasts ehr passes it to the engine as Target.Grant, and
@@ -46,7 +59,7 @@
 // # Audit
 //
 // Every read and write of patient data appends an AuditEvent in the same
-// transaction (for GetPatient, in the same statement). Events are chained
+// transaction (for GetPatient and Chart, in the same round trip). Events are chained
 // per patient, and per tenant for requests about no single patient:
 // hash = sha256(prev_hash || seq || canonical event), computed by the
 // database while it advances the chain head under the head row's lock.
@@ -63,6 +76,47 @@
 // any SQL, so a rejected call writes nothing). Database errors are mapped
 // or reduced to their SQLSTATE; error strings carry ids, never personal
 // data.
+//
+// Not found or denied: a request about a patient id that is no patient of
+// the actor's tenant (an unknown id, or a patient of another tenant) is
+// ErrNotFound, whatever the actor may do, and such an error does not
+// match ErrDenied. A denial about a patient of the tenant is ErrDenied
+// (not ErrNotFound). Both are audited as before: a refused attempt on an
+// id outside the tenant is recorded as a denial on the tenant's own
+// chain. The two cases are told apart in the same call, with no extra
+// round trip. ErrNotFound alone, rather than both sentinels, because a
+// caller that tests ErrDenied first would otherwise answer "forbidden"
+// for an id outside the tenant, and because the answer must not depend on
+// whether the id exists in another tenant: an unknown id and another
+// tenant's patient give the same error, text included.
+//
+// Each FieldError of a *ValidationError has a stable Code, one of
+// Codes(), naming the rule the field broke; its Message is English prose
+// for developers. Front ends translate the code:
+//
+//	required      the field is missing or blank
+//	invalid       malformed: not a UUID, a cursor, an email address, a code or document number of the right shape
+//	too_long      a text longer than allowed, or a period (appointment, search window) too long
+//	too_short     a text (a reason) shorter than required
+//	too_many      a list with more entries than allowed
+//	out_of_range  a number or date outside its range (dose, vital sign, limit, grant duration, birth date)
+//	in_future     a date or time that may not be in the future
+//	before_start  an end (End, To, EndsAt, EndsOn) not after its start
+//	misaligned    an appointment time off the SlotDuration grid
+//	duplicate     a value repeating another of the same input
+//	unknown_code  not a code of the field's code system (ICD-10)
+//	not_allowed   a value outside the field's set (status, sex, category, kind), or refused by the policy
+//	mismatch      a value contradicting another argument of the call
+//
+// # SQL
+//
+// Statements with a fixed shape are constants. Queries built from
+// optional filters (SearchPatients, SearchAudit, ListBreakGlass,
+// ListAppointments, ListAdmissions) are built with squirrel, one
+// statement per combination of filters, rather than one catch-all
+// statement with "($n IS NULL OR column = $n)": a catch-all's generic
+// plan (pgx prepares and caches statements) cannot use an index on a
+// filter it may skip, and every variant keeps its Citus routing marker.
 //
 // # Citus
 //

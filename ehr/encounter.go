@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	sq "github.com/Masterminds/squirrel"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -78,7 +79,7 @@ func optionalID(v *validator, field, s string) *uuid.UUID {
 	}
 	id, err := uuid.Parse(s)
 	if err != nil {
-		v.add(field, "must be a UUID")
+		v.add(field, CodeInvalid, "must be a UUID")
 		return nil
 	}
 	return &id
@@ -86,12 +87,12 @@ func optionalID(v *validator, field, s string) *uuid.UUID {
 
 func (e *Encounter) validate(v *validator, now time.Time) (pid uuid.UUID, pr *uuid.UUID) {
 	pid, err := uuid.Parse(e.PatientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
 	pr = optionalID(v, "PractitionerID", e.PractitionerID)
-	v.check(len(e.Ward) <= 100, "Ward", "is too long")
-	v.check(len(e.Bed) <= 50, "Bed", "is too long")
-	v.check(len(e.Reason) <= 2000, "Reason", "is too long")
-	v.check(!e.StartedAt.After(now.Add(5*time.Minute)), "StartedAt", "is in the future")
+	v.check(len(e.Ward) <= 100, "Ward", CodeTooLong, "is too long")
+	v.check(len(e.Bed) <= 50, "Bed", CodeTooLong, "is too long")
+	v.check(len(e.Reason) <= 2000, "Reason", CodeTooLong, "is too long")
+	v.check(!e.StartedAt.After(now.Add(5*time.Minute)), "StartedAt", CodeInFuture, "is in the future")
 	return pid, pr
 }
 
@@ -109,7 +110,7 @@ func (r *Repository) StartEncounter(ctx context.Context, e Encounter) (Encounter
 	const op = "start encounter"
 	now := r.clock()
 	var v validator
-	v.check(e.Class == ClassAmbulatory || e.Class == ClassEmergency, "Class", "must be ambulatory or emergency (use Admit for inpatient)")
+	v.check(e.Class == ClassAmbulatory || e.Class == ClassEmergency, "Class", CodeNotAllowed, "must be ambulatory or emergency (use Admit for inpatient)")
 	pid, pr := e.validate(&v, now)
 	if err := v.err(); err != nil {
 		return Encounter{}, err
@@ -146,8 +147,8 @@ func (r *Repository) Admit(ctx context.Context, ad Admission) (Encounter, error)
 	e := Encounter{PatientID: ad.PatientID, Class: ClassInpatient, PractitionerID: ad.AttendingID,
 		Ward: trim(ad.Ward), Bed: trim(ad.Bed), Reason: trim(ad.Reason), StartedAt: ad.At}
 	var v validator
-	v.check(ad.AttendingID != "", "AttendingID", "is required")
-	v.check(e.Ward != "", "Ward", "is required")
+	v.check(ad.AttendingID != "", "AttendingID", CodeRequired, "is required")
+	v.check(e.Ward != "", "Ward", CodeRequired, "is required")
 	pid, pr := e.validate(&v, now)
 	if err := v.err(); err != nil {
 		return Encounter{}, err
@@ -184,7 +185,7 @@ func (r *Repository) openEncounter(ctx context.Context, op string, action rbac.A
 			e.Ward, e.Bed, e.Reason, e.StartedAt, now, a.actor.Principal.UserID); err != nil {
 			return err
 		}
-		e.TenantID = a.tenant.String()
+		e.TenantID = a.tenantID
 		if attending {
 			if err := r.addCareTeam(ctx, tx, op, a, CareTeamMember{PatientID: e.PatientID, PractitionerID: e.PractitionerID,
 				Role: "attending", Reason: "admission " + e.ID, StartsAt: e.StartedAt}, *pr, now); err != nil {
@@ -209,10 +210,10 @@ type EncounterRef struct {
 func (ref EncounterRef) parse(v *validator) (pid, id uuid.UUID) {
 	var err error
 	pid, err = uuid.Parse(ref.PatientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
 	id, err = uuid.Parse(ref.ID)
-	v.check(err == nil, "ID", "must be a UUID")
-	v.check(ref.Version > 0, "Version", "must be the version read")
+	v.check(err == nil, "ID", CodeInvalid, "must be a UUID")
+	v.check(ref.Version > 0, "Version", CodeRequired, "must be the version read")
 	return pid, id
 }
 
@@ -228,8 +229,8 @@ func (r *Repository) Transfer(ctx context.Context, ref EncounterRef, ward, bed, 
 	var v validator
 	pid, id := ref.parse(&v)
 	ward, bed = trim(ward), trim(bed)
-	v.check(ward != "" && len(ward) <= 100, "Ward", "is required (at most 100 bytes)")
-	v.check(len(bed) <= 50, "Bed", "is too long")
+	v.text("Ward", ward, 100)
+	v.check(len(bed) <= 50, "Bed", CodeTooLong, "is too long")
 	pr := optionalID(&v, "AttendingID", attendingID)
 	if err := v.err(); err != nil {
 		return Encounter{}, err
@@ -262,7 +263,7 @@ func (r *Repository) Discharge(ctx context.Context, ref EncounterRef, dispositio
 	var v validator
 	pid, id := ref.parse(&v)
 	disposition = trim(disposition)
-	v.check(disposition != "" && len(disposition) <= 200, "Disposition", "is required (at most 200 bytes)")
+	v.text("Disposition", disposition, 200)
 	if err := v.err(); err != nil {
 		return Encounter{}, err
 	}
@@ -371,16 +372,23 @@ func (r *Repository) ListAdmissions(ctx context.Context, ward string) ([]Admissi
 	if err != nil {
 		return nil, err
 	}
+	qb := psql.Select(`e.id, e.tenant_id, e.patient_id, e.class, e.status, e.practitioner_id, e.ward, e.bed,
+  e.reason, e.disposition, e.started_at, e.ended_at, e.version, e.created_at, e.updated_at, p.given_names, p.family_names`).
+		Prefix("/* fanout: admissions list */").From("encounters e").Join("patients p ON p.patient_id = e.patient_id").
+		Where(sq.Eq{"e.tenant_id": a.tenant, "e.class": ClassInpatient, "e.status": EncounterInProgress})
+	if ward = trim(ward); ward != "" {
+		qb = qb.Where(sq.Eq{"e.ward": ward})
+	}
+	sqlText, args, err := qb.OrderBy("e.started_at", "e.id").ToSql()
+	if err != nil {
+		return nil, fmt.Errorf("ehr: %s: build query: %w", op, err)
+	}
 	var out []AdmissionEntry
 	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
 		if err := r.authorize(ctx, tx, op, a); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `/* fanout: admissions list */ SELECT e.id, e.tenant_id, e.patient_id, e.class, e.status, e.practitioner_id, e.ward, e.bed,
-  e.reason, e.disposition, e.started_at, e.ended_at, e.version, e.created_at, e.updated_at, p.given_names, p.family_names
-FROM encounters e JOIN patients p ON p.patient_id = e.patient_id
-WHERE e.tenant_id = $1 AND e.class = 'inpatient' AND e.status = 'in-progress' AND ($2 = '' OR e.ward = $2)
-ORDER BY e.started_at, e.id`, a.tenant, trim(ward))
+		rows, err := tx.Query(ctx, sqlText, args...)
 		if err != nil {
 			return dbError(op, err)
 		}

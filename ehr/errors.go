@@ -15,13 +15,19 @@ import (
 // Sentinel errors. Errors returned by the Repository wrap one of them (or a
 // context error); test with errors.Is.
 var (
-	// ErrNotFound: the record does not exist in the caller's tenant.
+	// ErrNotFound: the record does not exist in the caller's tenant. A
+	// request about a patient id that is no patient of the caller's
+	// tenant (an unknown id, or another tenant's patient) is ErrNotFound
+	// whether or not the policy would allow it, and then does not match
+	// ErrDenied, so that no answer tells that the id exists elsewhere; a
+	// refused attempt is still audited as a denial.
 	ErrNotFound = errors.New("ehr: not found")
 	// ErrConflict: the version named by an update is stale, or a unique
 	// rule (a document number, a booked slot, an open admission) is
 	// already taken.
 	ErrConflict = errors.New("ehr: conflict")
-	// ErrDenied is rbac.ErrDenied: the policy denies the request, or the
+	// ErrDenied is rbac.ErrDenied: the policy denies the request (about a
+	// patient of the caller's tenant, or about no single patient), or the
 	// context carries no Actor. errors.Is(err, rbac.ErrDenied) holds too.
 	ErrDenied = rbac.ErrDenied
 	// ErrInvalid: the input failed validation; the error is a
@@ -37,10 +43,64 @@ var (
 	ErrChainBroken = errors.New("ehr: audit chain broken")
 )
 
+// Codes of FieldError. A code names the rule a field broke; it is stable
+// across releases, so a front end can translate it (one message per code)
+// and a client can act on it. Message is English prose for logs and
+// developers, and may change.
+const (
+	// CodeRequired: the field is missing or blank.
+	CodeRequired = "required"
+	// CodeInvalid: the value is malformed (not a UUID, not a cursor of
+	// this search, not an email address, a code or document number of the
+	// wrong shape, not a number).
+	CodeInvalid = "invalid"
+	// CodeTooLong: a text is longer than allowed, or a period (an
+	// appointment, a search window) lasts longer than allowed.
+	CodeTooLong = "too_long"
+	// CodeTooShort: a text (a reason) is shorter than required.
+	CodeTooShort = "too_short"
+	// CodeTooMany: a list has more entries than allowed.
+	CodeTooMany = "too_many"
+	// CodeOutOfRange: a number or date lies outside its allowed range (a
+	// dose that is not positive, a negative vital sign or limit, a
+	// break-glass duration, a birth date before 1880).
+	CodeOutOfRange = "out_of_range"
+	// CodeInFuture: a date or time that may not be in the future is.
+	CodeInFuture = "in_future"
+	// CodeBeforeStart: an end (End, To, EndsAt, EndsOn) is not after
+	// the start it goes with.
+	CodeBeforeStart = "before_start"
+	// CodeMisaligned: a time is not on the appointment grid (a multiple
+	// of SlotDuration).
+	CodeMisaligned = "misaligned"
+	// CodeDuplicate: the value repeats another of the same input.
+	CodeDuplicate = "duplicate"
+	// CodeUnknownCode: the value is not a code of the field's code system
+	// (ICD-10 for a condition).
+	CodeUnknownCode = "unknown_code"
+	// CodeNotAllowed: the value is not one of the values the field takes
+	// (a status, a sex, a category, a kind), or the policy refuses it.
+	CodeNotAllowed = "not_allowed"
+	// CodeMismatch: the value contradicts another argument of the call
+	// (an observation naming another patient than the one recorded for).
+	CodeMismatch = "mismatch"
+)
+
+// codes are the codes of FieldError, in the order of Codes.
+var codes = [...]string{CodeRequired, CodeInvalid, CodeTooLong, CodeTooShort, CodeTooMany, CodeOutOfRange,
+	CodeInFuture, CodeBeforeStart, CodeMisaligned, CodeDuplicate, CodeUnknownCode, CodeNotAllowed, CodeMismatch}
+
+// Codes returns every code a FieldError may carry, so that a front end
+// can check it has a message for each.
+func Codes() []string { return append([]string(nil), codes[:]...) }
+
 // FieldError is one invalid field: its name (the Go field path, such as
-// "BirthDate" or "Dose") and what is wrong, without the value.
+// "BirthDate", "Dose" or "Observations[2].Value"), the stable Code of the
+// rule it broke (one of Codes), and what is wrong in English, without the
+// value.
 type FieldError struct {
 	Field   string
+	Code    string
 	Message string
 }
 
@@ -79,15 +139,51 @@ func (e *ValidationError) Has(field string) bool {
 	return false
 }
 
+// invalid returns a ValidationError of one field.
+func invalid(field, code, msg string) *ValidationError {
+	return &ValidationError{Fields: []FieldError{{Field: field, Code: code, Message: msg}}}
+}
+
 // validator collects field errors.
 type validator struct{ fields []FieldError }
 
-func (v *validator) add(field, msg string) { v.fields = append(v.fields, FieldError{field, msg}) }
+func (v *validator) add(field, code, msg string) {
+	v.fields = append(v.fields, FieldError{Field: field, Code: code, Message: msg})
+}
 
-// check adds msg for field when ok is false.
-func (v *validator) check(ok bool, field, msg string) {
+// check adds the error (code, msg) for field when ok is false.
+func (v *validator) check(ok bool, field, code, msg string) {
 	if !ok {
-		v.add(field, msg)
+		v.add(field, code, msg)
+	}
+}
+
+// text checks a required text of at most max bytes.
+func (v *validator) text(field, s string, max int) {
+	if s == "" {
+		v.add(field, CodeRequired, "is required")
+		return
+	}
+	v.maxLen(field, s, max)
+}
+
+// maxLen checks an optional text of at most max bytes.
+func (v *validator) maxLen(field, s string, max int) {
+	if len(s) > max {
+		v.add(field, CodeTooLong, "is too long (at most "+itoa(max)+" bytes)")
+	}
+}
+
+// reason checks a required reason of at least min characters and, when
+// max > 0, at most max bytes.
+func (v *validator) reason(field, s string, min, max int) {
+	switch {
+	case s == "":
+		v.add(field, CodeRequired, "is required")
+	case len([]rune(s)) < min:
+		v.add(field, CodeTooShort, "is too short (at least "+itoa(min)+" characters)")
+	case max > 0:
+		v.maxLen(field, s, max)
 	}
 }
 

@@ -395,7 +395,8 @@ func withRule(t *testing.T, rule map[string]any) *rbac.Engine {
 
 // TestPatientSeesOnlyThemselves: a patient reaches nothing of another
 // patient, of their tenant or another, through any method that names a
-// patient; each refusal is audited.
+// patient; each refusal is audited. Another patient of the tenant is a
+// denial; a patient of another tenant is not found (and no denial).
 func TestPatientSeesOnlyThemselves(t *testing.T) {
 	db := ehrtest.NewDB(t)
 	h := ehrtest.NewHospital(t, db)
@@ -414,8 +415,11 @@ func TestPatientSeesOnlyThemselves(t *testing.T) {
 		_, errs["MarkEnteredInError"] = h.Repo.MarkEnteredInError(self, ehr.RecordRef{Kind: rbac.KindContact, PatientID: target.ID, ID: target.ID, Version: 1}, "por error")
 		_, errs["BreakGlass"] = h.Repo.BreakGlass(self, target.ID, "quiero ver su historia", time.Minute)
 		for op, err := range errs {
-			if !errors.Is(err, ehr.ErrDenied) {
-				t.Errorf("patient's %s of another patient: %v, want denied", op, err)
+			switch {
+			case target.ID == other.ID && (!errors.Is(err, ehr.ErrDenied) || errors.Is(err, ehr.ErrNotFound)):
+				t.Errorf("patient's %s of another patient of the tenant: %v, want denied", op, err)
+			case target.ID == far.ID && (!errors.Is(err, ehr.ErrNotFound) || errors.Is(err, ehr.ErrDenied)):
+				t.Errorf("patient's %s of a patient of another tenant: %v, want not found", op, err)
 			}
 		}
 	}

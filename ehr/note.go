@@ -35,6 +35,17 @@ type Note struct {
 	UpdatedAt   time.Time
 }
 
+// What a patient reads of their own notes: what their physician signed.
+// A signed or amended note, or a signed note later entered in error (kept,
+// marked as such); never a draft, nor a draft entered in error (it was
+// never signed). patientNoteSQL is the condition on a clinical_notes row,
+// patientNoteVersionSQL the same condition on a version's snapshot
+// (record_versions.data).
+const (
+	patientNoteSQL        = `(status IN ('signed', 'amended') OR (status = 'entered-in-error' AND signed_at IS NOT NULL))`
+	patientNoteVersionSQL = `(data->>'status' IN ('signed', 'amended') OR (data->>'status' = 'entered-in-error' AND data->>'signed_at' IS NOT NULL))`
+)
+
 const noteColumns = `id, tenant_id, patient_id, encounter_id, author_id, title, body, status, signed_at, signed_by,
   version, created_at, updated_at`
 
@@ -50,8 +61,8 @@ func scanNote(row pgx.Row) (Note, error) {
 }
 
 func validateNoteText(v *validator, title, body string) {
-	v.check(title != "" && len(title) <= 200, "Title", "is required (at most 200 bytes)")
-	v.check(body != "" && len(body) <= 100000, "Body", "is required (at most 100000 bytes)")
+	v.text("Title", title, 200)
+	v.text("Body", body, 100000)
 }
 
 // CreateNote writes a draft note (or a signed one when sign is true) by
@@ -64,7 +75,7 @@ func (r *Repository) CreateNote(ctx context.Context, n Note, sign bool) (Note, e
 	const op = "create note"
 	var v validator
 	pid, err := uuid.Parse(n.PatientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
 	enc := optionalID(&v, "EncounterID", n.EncounterID)
 	n.Title, n.Body = trim(n.Title), trim(n.Body)
 	validateNoteText(&v, n.Title, n.Body)
@@ -73,7 +84,7 @@ func (r *Repository) CreateNote(ctx context.Context, n Note, sign bool) (Note, e
 	}
 	id := newID()
 	err = r.createRecord(ctx, op, rbac.KindNote, pid, id, func(tx pgx.Tx, a *access, now time.Time) error {
-		n.ID, n.TenantID, n.AuthorID, n.Status, n.Version, n.CreatedAt, n.UpdatedAt = id.String(), a.tenant.String(), a.actor.Principal.UserID, NoteDraft, 1, now, now
+		n.ID, n.TenantID, n.AuthorID, n.Status, n.Version, n.CreatedAt, n.UpdatedAt = id.String(), a.tenantID, a.actor.Principal.UserID, NoteDraft, 1, now, now
 		if sign {
 			n.Status, n.SignedAt, n.SignedBy = NoteSigned, &now, a.actor.Principal.UserID
 		}
@@ -142,8 +153,8 @@ func (r *Repository) AmendNote(ctx context.Context, ref RecordRef, body, reason 
 	var v validator
 	pid, id := refIDs(&v, ref.PatientID, ref.ID, ref.Version)
 	body, reason = trim(body), trim(reason)
-	v.check(body != "" && len(body) <= 100000, "Body", "is required (at most 100000 bytes)")
-	v.check(len([]rune(reason)) >= 3 && len(reason) <= 1000, "Reason", "is required to amend a signed note")
+	v.text("Body", body, 100000)
+	v.reason("Reason", reason, 3, 1000)
 	if err := v.err(); err != nil {
 		return 0, err
 	}

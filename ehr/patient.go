@@ -101,44 +101,44 @@ func (p *Patient) normalize() {
 // validate checks the demographics (after normalize) at time now.
 func (p *Patient) validate(now time.Time) *validator {
 	var v validator
-	v.check(docTypeRE.MatchString(p.DocumentType), "DocumentType", "must be 1-20 letters or digits, starting with a letter")
-	v.check(docNumberRE.MatchString(p.DocumentNumber), "DocumentNumber", "must be 3-32 letters, digits or hyphens")
+	v.check(docTypeRE.MatchString(p.DocumentType), "DocumentType", CodeInvalid, "must be 1-20 letters or digits, starting with a letter")
+	v.check(docNumberRE.MatchString(p.DocumentNumber), "DocumentNumber", CodeInvalid, "must be 3-32 letters, digits or hyphens")
 	seen := map[Identifier]bool{{p.DocumentType, p.DocumentNumber}: true}
 	for i, id := range p.Identifiers {
 		f := fmt.Sprintf("Identifiers[%d]", i)
-		v.check(docTypeRE.MatchString(id.System), f+".System", "must be 1-20 letters or digits, starting with a letter")
-		v.check(docNumberRE.MatchString(id.Value), f+".Value", "must be 3-32 letters, digits or hyphens")
-		v.check(!seen[id], f, "is repeated")
+		v.check(docTypeRE.MatchString(id.System), f+".System", CodeInvalid, "must be 1-20 letters or digits, starting with a letter")
+		v.check(docNumberRE.MatchString(id.Value), f+".Value", CodeInvalid, "must be 3-32 letters, digits or hyphens")
+		v.check(!seen[id], f, CodeDuplicate, "is repeated")
 		seen[id] = true
 	}
-	v.check(len(p.Identifiers) <= 10, "Identifiers", "at most 10")
-	v.check(p.GivenNames != "" && len(p.GivenNames) <= 200, "GivenNames", "is required (at most 200 bytes)")
-	v.check(p.FamilyNames != "" && len(p.FamilyNames) <= 200, "FamilyNames", "is required (at most 200 bytes)")
+	v.check(len(p.Identifiers) <= 10, "Identifiers", CodeTooMany, "at most 10")
+	v.text("GivenNames", p.GivenNames, 200)
+	v.text("FamilyNames", p.FamilyNames, 200)
 	today := now.UTC().Truncate(24 * time.Hour)
 	switch {
 	case p.BirthDate.IsZero():
-		v.add("BirthDate", "is required")
+		v.add("BirthDate", CodeRequired, "is required")
 	case p.BirthDate.After(today):
-		v.add("BirthDate", "is in the future")
+		v.add("BirthDate", CodeInFuture, "is in the future")
 	case p.BirthDate.Year() < 1880:
-		v.add("BirthDate", "is before 1880")
+		v.add("BirthDate", CodeOutOfRange, "is before 1880")
 	}
 	switch p.Sex {
 	case SexFemale, SexMale, SexOther, SexUnknown:
 	default:
-		v.add("Sex", "must be female, male, other or unknown")
+		v.add("Sex", CodeNotAllowed, "must be female, male, other or unknown")
 	}
 	p.validateContact(&v)
 	return &v
 }
 
 func (p *Patient) validateContact(v *validator) {
-	v.check(len(p.Contact.Phone) <= 40, "Contact.Phone", "is too long")
-	v.check(p.Contact.Email == "" || (emailRE.MatchString(p.Contact.Email) && len(p.Contact.Email) <= 254), "Contact.Email", "is not an email address")
-	v.check(len(p.Contact.Address) <= 500, "Contact.Address", "is too long")
-	v.check(len(p.Emergency.Name) <= 200, "Emergency.Name", "is too long")
-	v.check(len(p.Emergency.Phone) <= 40, "Emergency.Phone", "is too long")
-	v.check(len(p.Emergency.Relationship) <= 100, "Emergency.Relationship", "is too long")
+	v.check(len(p.Contact.Phone) <= 40, "Contact.Phone", CodeTooLong, "is too long")
+	v.check(p.Contact.Email == "" || (emailRE.MatchString(p.Contact.Email) && len(p.Contact.Email) <= 254), "Contact.Email", CodeInvalid, "is not an email address")
+	v.check(len(p.Contact.Address) <= 500, "Contact.Address", CodeTooLong, "is too long")
+	v.check(len(p.Emergency.Name) <= 200, "Emergency.Name", CodeTooLong, "is too long")
+	v.check(len(p.Emergency.Phone) <= 40, "Emergency.Phone", CodeTooLong, "is too long")
+	v.check(len(p.Emergency.Relationship) <= 100, "Emergency.Relationship", CodeTooLong, "is too long")
 }
 
 // identifiers returns every identifier of p, the document first.
@@ -198,8 +198,8 @@ func (r *Repository) RegisterPatient(ctx context.Context, p Patient) (Patient, e
 	if err != nil {
 		return Patient{}, err
 	}
-	a.record = id.String()
-	p.ID, p.TenantID, p.Status, p.Version, p.CreatedAt, p.UpdatedAt = id.String(), a.tenant.String(), "active", 1, now, now
+	a.record, a.newPatient = id.String(), true
+	p.ID, p.TenantID, p.Status, p.Version, p.CreatedAt, p.UpdatedAt = id.String(), a.tenantID, "active", 1, now, now
 	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
 		// The patient does not exist yet: the decision needs no facts.
 		if err := r.authorize(ctx, tx, op, a); err != nil {
@@ -288,8 +288,11 @@ func (r *Repository) readGetPatient(br pgx.BatchResults) (Patient, error) {
 // (one round trip in all when the policy allows it without care-team
 // facts, as for a physician, a clerk or the patient).
 //
-// It returns ErrNotFound, ErrInvalid for a malformed id, ErrDenied unless
-// the actor may read demographics of this patient.
+// It returns ErrInvalid for a malformed id, ErrNotFound when id is no
+// patient of the actor's tenant (whether or not the actor could read it:
+// an unknown id and another tenant's patient are answered alike, and a
+// refused attempt is audited), ErrDenied unless the actor may read
+// demographics of this patient of the tenant.
 func (r *Repository) GetPatient(ctx context.Context, id string) (Patient, error) {
 	const op = "get patient"
 	pid, err := parseID("ID", id)
@@ -309,7 +312,7 @@ func (r *Repository) GetPatient(ctx context.Context, id string) (Patient, error)
 	// batch: still one round trip.
 	p0 := a.actor.Principal
 	contact := r.authz.Decide(p0, rbac.ActionRead, rbac.KindContact, a.target(false, nil)).Allowed
-	b := &pgx.Batch{}
+	b := newBatch(4)
 	if !contact {
 		b.Queue(factsSQL, r.factsArgs(a)...)
 	}
@@ -377,8 +380,8 @@ func (r *Repository) UpdatePatient(ctx context.Context, p Patient) (Patient, err
 	p.normalize()
 	v := p.validate(now)
 	pid, err := uuid.Parse(p.ID)
-	v.check(err == nil, "ID", "must be a UUID")
-	v.check(p.Version > 0, "Version", "must be the version read")
+	v.check(err == nil, "ID", CodeInvalid, "must be a UUID")
+	v.check(p.Version > 0, "Version", CodeRequired, "must be the version read")
 	if err := v.err(); err != nil {
 		return Patient{}, err
 	}
@@ -462,8 +465,8 @@ func (r *Repository) UpdateContact(ctx context.Context, patientID string, versio
 	p.normalize()
 	var v validator
 	pid, err := uuid.Parse(patientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
-	v.check(version > 0, "Version", "must be the version read")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
+	v.check(version > 0, "Version", CodeRequired, "must be the version read")
 	p.validateContact(&v)
 	if err := v.err(); err != nil {
 		return 0, err
@@ -536,13 +539,13 @@ type patientCursor struct {
 func (r *Repository) SearchPatients(ctx context.Context, q PatientQuery) (PatientPage, error) {
 	const op = "search patients"
 	var v validator
-	v.check(q.Limit >= 0, "Limit", "must not be negative")
-	v.check(len(q.Name) <= 200, "Name", "is too long")
+	v.check(q.Limit >= 0, "Limit", CodeOutOfRange, "must not be negative")
+	v.check(len(q.Name) <= 200, "Name", CodeTooLong, "is too long")
 	var cur patientCursor
 	if q.Cursor != "" {
 		err := decodeCursor(q.Cursor, &cur)
 		_, idErr := uuid.Parse(cur.ID)
-		v.check(err == nil && idErr == nil, "Cursor", "is not a cursor of this search")
+		v.check(err == nil && idErr == nil, "Cursor", CodeInvalid, "is not a cursor of this search")
 	}
 	if err := v.err(); err != nil {
 		return PatientPage{}, err

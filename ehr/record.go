@@ -84,10 +84,10 @@ func (r *Repository) updateRecord(ctx context.Context, op string, action rbac.Ac
 func refIDs(v *validator, patientID, id string, version int) (pid, rid uuid.UUID) {
 	var err error
 	pid, err = uuid.Parse(patientID)
-	v.check(err == nil, "PatientID", "must be a UUID")
+	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
 	rid, err = uuid.Parse(id)
-	v.check(err == nil, "ID", "must be a UUID")
-	v.check(version > 0, "Version", "must be the version read")
+	v.check(err == nil, "ID", CodeInvalid, "must be a UUID")
+	v.check(version > 0, "Version", CodeRequired, "must be the version read")
 	return pid, rid
 }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	sq "github.com/Masterminds/squirrel"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/historiaehr/historia/rbac"
 )
@@ -103,7 +105,7 @@ func newID() uuid.UUID {
 func parseID(field, s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil || len(s) != 36 {
-		return uuid.UUID{}, &ValidationError{Fields: []FieldError{{field, "must be a UUID"}}}
+		return uuid.UUID{}, invalid(field, CodeInvalid, "must be a UUID")
 	}
 	return id, nil
 }
@@ -124,6 +126,12 @@ func (r *Repository) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) err
 	return nil
 }
 
+// newBatch returns a batch with room for n queries and the two that
+// sendBatch adds.
+func newBatch(n int) *pgx.Batch {
+	return &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, n+2)}
+}
+
 // sendBatch sends b through q and reads its results with read, as one
 // transaction in one round trip.
 //
@@ -141,8 +149,10 @@ func (r *Repository) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) err
 func sendBatch(ctx context.Context, q DB, b *pgx.Batch, read func(pgx.BatchResults) error) error {
 	_, inTx := q.(pgx.Tx)
 	if !inTx {
-		b.QueuedQueries = append([]*pgx.QueuedQuery{{SQL: "begin"}}, b.QueuedQueries...)
-		b.Queue("commit")
+		tx := new([2]pgx.QueuedQuery) // begin and commit, in one allocation
+		tx[0].SQL, tx[1].SQL = "begin", "commit"
+		// In place when the batch has room (newBatch).
+		b.QueuedQueries = append(slices.Insert(b.QueuedQueries, 0, &tx[0]), &tx[1])
 	}
 	br := q.SendBatch(ctx, b)
 	err := func() error {
@@ -180,13 +190,19 @@ type access struct {
 	kindName string // audit kind when it is not kind.String() ("chart")
 	tenant   uuid.UUID
 	patient  uuid.UUID // uuid.Nil for tenant-level requests
-	record   string
-	decision rbac.Decision
-	grant    *rbac.Grant
+	// tenantID and patientID are tenant and patient as text ("" for
+	// uuid.Nil), made once per access.
+	tenantID, patientID string
+	record              string
+	// newPatient marks the registration of patient: it is not in the
+	// tenant yet, and a denial is no "not found".
+	newPatient bool
+	decision   rbac.Decision
+	grant      *rbac.Grant
 }
 
 // chain returns the audit chain the access belongs to: the patient's, or
-// the tenant's.
+// the tenant's; chainID returns it as text.
 func (a *access) chain() uuid.UUID {
 	if a.patient != uuid.Nil {
 		return a.patient
@@ -194,12 +210,37 @@ func (a *access) chain() uuid.UUID {
 	return a.tenant
 }
 
-func (a *access) target(onCareTeam bool, g *rbac.Grant) rbac.Target {
-	t := rbac.Target{TenantID: a.actor.Principal.TenantID, OnCareTeam: onCareTeam, Grant: g}
+func (a *access) chainID() string {
 	if a.patient != uuid.Nil {
-		t.PatientID = a.patient.String()
+		return a.patientID
 	}
-	return t
+	return a.tenantID
+}
+
+// setPatient sets the patient of the access (uuid.Nil for none).
+func (a *access) setPatient(id uuid.UUID) {
+	a.patient, a.patientID = id, ""
+	if id != uuid.Nil {
+		a.patientID = id.String()
+	}
+}
+
+func (a *access) target(onCareTeam bool, g *rbac.Grant) rbac.Target {
+	return rbac.Target{TenantID: a.actor.Principal.TenantID, PatientID: a.patientID, OnCareTeam: onCareTeam, Grant: g}
+}
+
+// ownRecord reports whether the actor is the patient the access is
+// about: the principal's PatientID names a.patient. Such a read shows
+// what a patient sees of their own record (only signed notes; see Chart
+// and History), whatever roles the principal holds: a physician who is
+// also a patient of the hospital reads their own record as its patient,
+// and their patients' records as staff.
+func (a *access) ownRecord() bool {
+	if a.patient == uuid.Nil || a.actor.Principal.PatientID == "" {
+		return false
+	}
+	id, err := uuid.Parse(a.actor.Principal.PatientID)
+	return err == nil && id == a.patient
 }
 
 // newAccess starts an access for the context's actor. The target tenant is
@@ -214,7 +255,30 @@ func newAccess(ctx context.Context, op string, action rbac.Action, kind rbac.Kin
 	if err != nil {
 		return nil, &deniedNoTenant{op: op}
 	}
-	return &access{actor: actor, action: action, kind: kind, tenant: tenant, patient: patient}, nil
+	a := &access{actor: actor, action: action, kind: kind, tenant: tenant, tenantID: canonicalID(actor.Principal.TenantID, tenant)}
+	a.setPatient(patient)
+	return a, nil
+}
+
+// canonicalID returns id as text (lower-case hex with hyphens), reusing s
+// when it is that text already: a principal's tenant id usually is, and
+// then naming it costs no allocation.
+func canonicalID(s string, id uuid.UUID) string {
+	const hex = "0123456789abcdef"
+	var b [36]byte
+	j := 0
+	for i, c := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b[j] = '-'
+			j++
+		}
+		b[j], b[j+1] = hex[c>>4], hex[c&0xf]
+		j += 2
+	}
+	if string(b[:]) == s {
+		return s
+	}
+	return string(b[:])
 }
 
 type deniedNoTenant struct{ op string }
@@ -251,26 +315,32 @@ func (r *Repository) loadFacts(ctx context.Context, q DB, a *access) (facts, err
 	return a.scanFacts(q.QueryRow(ctx, factsSQL, r.factsArgs(a)...))
 }
 
-// factsArgs returns the arguments of factsSQL for a.
+// factsArgs returns the arguments of factsSQL for a. The ids are passed
+// as pgtype.UUID (see pgUUID).
 func (r *Repository) factsArgs(a *access) []any {
 	user, err := uuid.Parse(a.actor.Principal.UserID)
 	if err != nil {
 		user = uuid.Nil // a non-UUID user is on no care team
 	}
-	return []any{a.patient, a.tenant, user, a.actor.Principal.UserID, r.clock()}
+	return []any{pgUUID(a.patient), pgUUID(a.tenant), pgUUID(user), a.actor.Principal.UserID, r.clock()}
 }
 
 // scanFacts reads the result of factsSQL for a.
 func (a *access) scanFacts(row pgx.Row) (facts, error) {
-	var f facts
-	var reason *string
-	var notAfter *time.Time
-	if err := row.Scan(&f.onCareTeam, &reason, &notAfter); err != nil {
-		return f, dbError("load access facts", err)
+	// One allocation for the scan targets; pgtype's nullable types scan in
+	// place (a **string would allocate again).
+	v := new(struct {
+		onCareTeam bool
+		reason     pgtype.Text
+		notAfter   pgtype.Timestamptz
+	})
+	if err := row.Scan(&v.onCareTeam, &v.reason, &v.notAfter); err != nil {
+		return facts{}, dbError("load access facts", err)
 	}
-	if reason != nil && notAfter != nil {
+	f := facts{onCareTeam: v.onCareTeam}
+	if v.reason.Valid && v.notAfter.Valid {
 		f.grant = &rbac.Grant{UserID: a.actor.Principal.UserID, TenantID: a.actor.Principal.TenantID,
-			PatientID: a.patient.String(), Reason: *reason, NotAfter: *notAfter}
+			PatientID: a.patientID, Reason: v.reason.String, NotAfter: v.notAfter.Time}
 	}
 	return f, nil
 }
@@ -317,26 +387,53 @@ const patientInTenantSQL = `SELECT EXISTS (SELECT 1 FROM patients WHERE patient_
 // A denial about a patient who is not in the actor's tenant (another
 // tenant's, or no one's) is recorded on the tenant's own chain, with the
 // patient id asked for as the record ("patient" or "patient/record"): it
-// must neither touch another
-// tenant's chain nor open a chain for an id that is no patient.
+// must neither touch another tenant's chain nor open a chain for an id
+// that is no patient. The error returned then wraps ErrNotFound and not
+// ErrDenied, as a permitted request about that id would: whether an id
+// outside the tenant exists elsewhere, and what the actor may do, are not
+// told apart (see the package documentation, "Errors"). A patient being
+// registered (a.newPatient) is not in the tenant yet: its denial is
+// ErrDenied.
+//
+// Telling the two cases apart costs no extra round trip: the patient is
+// looked up anyway to choose the chain.
 func (r *Repository) deny(ctx context.Context, op string, a *access) error {
 	denied := &rbac.DeniedError{Decision: a.decision}
 	ctx = context.WithoutCancel(ctx)
+	var out error = fmt.Errorf("ehr: %s: %w", op, denied)
 	if a.patient != uuid.Nil {
 		var inTenant bool
 		if err := r.db.QueryRow(ctx, patientInTenantSQL, a.patient, a.tenant).Scan(&inTenant); err != nil {
 			return errors.Join(fmt.Errorf("ehr: %s: %w", op, denied), dbError("check patient", err))
 		}
 		if !inTenant {
-			rec := a.patient.String()
+			if !a.newPatient {
+				out = &notInTenantError{op: op, patient: a.patient}
+			}
+			rec := a.patientID
 			if a.record != "" {
 				rec += "/" + a.record
 			}
-			a.record, a.patient = rec, uuid.Nil
+			a.record = rec
+			a.setPatient(uuid.Nil)
 		}
 	}
 	if err := r.audit(ctx, r.db, a, r.clock()); err != nil {
-		return errors.Join(fmt.Errorf("ehr: %s: %w", op, denied), err)
+		return errors.Join(out, err)
 	}
-	return fmt.Errorf("ehr: %s: %w", op, denied)
+	return out
 }
+
+// notInTenantError is the answer to a refused request about a patient id
+// that is no patient of the actor's tenant. It wraps ErrNotFound only.
+type notInTenantError struct {
+	op      string
+	patient uuid.UUID
+}
+
+func (e *notInTenantError) Error() string {
+	return "ehr: " + e.op + " " + e.patient.String() + ": " + ErrNotFound.Error()
+}
+
+// Unwrap returns ErrNotFound.
+func (e *notInTenantError) Unwrap() error { return ErrNotFound }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/ehr/ehrtest"
+	"github.com/historiaehr/historia/rbac"
 )
 
 // fanouts are the statements that go to every shard on Citus by design,
@@ -87,13 +88,14 @@ func routingExtras(t *testing.T, h *ehrtest.Hospital) {
 	if !c.BreakGlass {
 		t.Fatal("chart under break-glass not flagged")
 	}
-	must(repo.CreateNote(med, ehr.Note{PatientID: p.ID, Title: "Urgencias", Body: "Ingreso por urgencias."}, true))
+	n := must(repo.CreateNote(med, ehr.Note{PatientID: p.ID, Title: "Urgencias", Body: "Ingreso por urgencias."}, true))
 	if got := must(repo.ListBreakGlass(aud, ehr.BreakGlassQuery{PatientID: p.ID})); len(got) != 1 || got[0].ID != g.ID || got[0].Uses < 2 {
 		t.Fatalf("ListBreakGlass(patient) = %+v", got)
 	}
 	must(repo.SearchAudit(aud, ehr.AuditQuery{}))
 	must(repo.ListAppointments(h.As(h.PatientActor(p)), ehr.AppointmentQuery{PatientID: p.ID}))
 	must(repo.AccessLog(h.As(h.PatientActor(p)), p.ID, 10))
+	must(repo.History(h.As(h.PatientActor(p)), rbac.KindNote, p.ID, n.ID))
 	must(repo.VerifyChain(aud, p.ID))
 }
 

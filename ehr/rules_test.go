@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,10 @@ func counts(t *testing.T, pool *pgxpool.Pool) map[string]int {
 	return out
 }
 
+// TestValidationWritesNothing: each rule of the input refuses its input
+// before any SQL, with a *ValidationError naming the field with the
+// rule's stable code, and writes nothing. Every FieldError carries one of
+// ehr.Codes(), and every code is produced by some case.
 func TestValidationWritesNothing(t *testing.T) {
 	pool := ehrtest.NewDB(t)
 	h := ehrtest.NewHospital(t, pool)
@@ -42,59 +47,130 @@ func TestValidationWritesNothing(t *testing.T) {
 	repo := h.Repo
 	start := time.Date(2030, 1, 7, 9, 0, 0, 0, time.UTC)
 	neg := -5.0
+	born := time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)
+	patient := func(edit func(*ehr.Patient)) func() error {
+		return func() error {
+			q := ehr.Patient{DocumentType: "CC", DocumentNumber: "555", GivenNames: "A", FamilyNames: "B", BirthDate: born, Sex: ehr.SexFemale}
+			edit(&q)
+			_, err := repo.RegisterPatient(adm, q)
+			return err
+		}
+	}
+	hr := 80.0
+	vital := ehr.Observation{Category: ehr.CategoryVitalSigns, Code: ehr.CodeHeartRate, Value: &hr, Unit: "/min"}
 	cases := []struct {
 		name  string
 		field string
+		code  string
 		call  func() error
 	}{
-		{"birth date in the future", "BirthDate", func() error {
-			_, err := repo.RegisterPatient(adm, ehr.Patient{DocumentType: "CC", DocumentNumber: "555", GivenNames: "A", FamilyNames: "B",
-				BirthDate: time.Now().AddDate(1, 0, 0), Sex: ehr.SexFemale})
-			return err
-		}},
-		{"missing birth date", "BirthDate", func() error {
-			_, err := repo.RegisterPatient(adm, ehr.Patient{DocumentType: "CC", DocumentNumber: "555", GivenNames: "A", FamilyNames: "B", Sex: ehr.SexFemale})
-			return err
-		}},
-		{"bad sex and document", "Sex", func() error {
-			_, err := repo.RegisterPatient(adm, ehr.Patient{DocumentType: "CC", DocumentNumber: "5 5", GivenNames: "A", FamilyNames: "B",
-				BirthDate: time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC), Sex: "x"})
-			return err
-		}},
-		{"not ICD-10", "Code", func() error {
+		{"birth date in the future", "BirthDate", ehr.CodeInFuture, patient(func(q *ehr.Patient) { q.BirthDate = time.Now().AddDate(1, 0, 0) })},
+		{"missing birth date", "BirthDate", ehr.CodeRequired, patient(func(q *ehr.Patient) { q.BirthDate = time.Time{} })},
+		{"birth date before 1880", "BirthDate", ehr.CodeOutOfRange, patient(func(q *ehr.Patient) { q.BirthDate = time.Date(1879, 1, 1, 0, 0, 0, 0, time.UTC) })},
+		{"bad sex", "Sex", ehr.CodeNotAllowed, patient(func(q *ehr.Patient) { q.Sex = "x" })},
+		{"bad document number", "DocumentNumber", ehr.CodeInvalid, patient(func(q *ehr.Patient) { q.DocumentNumber = "5/5" })},
+		{"missing given names", "GivenNames", ehr.CodeRequired, patient(func(q *ehr.Patient) { q.GivenNames = " " })},
+		{"long family names", "FamilyNames", ehr.CodeTooLong, patient(func(q *ehr.Patient) { q.FamilyNames = strings.Repeat("b", 201) })},
+		{"bad email", "Contact.Email", ehr.CodeInvalid, patient(func(q *ehr.Patient) { q.Contact.Email = "no-arroba" })},
+		{"repeated identifier", "Identifiers[0]", ehr.CodeDuplicate, patient(func(q *ehr.Patient) { q.Identifiers = []ehr.Identifier{{System: "CC", Value: "555"}} })},
+		{"too many identifiers", "Identifiers", ehr.CodeTooMany, patient(func(q *ehr.Patient) {
+			for i := range 11 {
+				q.Identifiers = append(q.Identifiers, ehr.Identifier{System: "MRN", Value: fmt.Sprintf("M-%03d", i)})
+			}
+		})},
+		{"not ICD-10", "Code", ehr.CodeUnknownCode, func() error {
 			_, err := repo.RecordCondition(med, ehr.Condition{PatientID: p.ID, Code: "diabetes", Display: "Diabetes"})
 			return err
 		}},
-		{"negative dose", "Dose", func() error {
+		{"onset in the future", "OnsetDate", ehr.CodeInFuture, func() error {
+			onset := time.Now().AddDate(0, 1, 0)
+			_, err := repo.RecordCondition(med, ehr.Condition{PatientID: p.ID, Code: "I10", Display: "Hipertensión", OnsetDate: &onset})
+			return err
+		}},
+		{"negative dose", "Dose", ehr.CodeOutOfRange, func() error {
 			_, err := repo.PrescribeMedication(med, ehr.MedicationRequest{PatientID: p.ID, Medication: "X", Dose: -1, DoseUnit: "mg", Route: "oral", Frequency: "qd"})
 			return err
 		}},
-		{"appointment ending before it starts", "End", func() error {
+		{"missing route", "Route", ehr.CodeRequired, func() error {
+			_, err := repo.PrescribeMedication(med, ehr.MedicationRequest{PatientID: p.ID, Medication: "X", Dose: 1, DoseUnit: "mg", Frequency: "qd"})
+			return err
+		}},
+		{"unknown allergy severity", "Severity", ehr.CodeNotAllowed, func() error {
+			_, err := repo.RecordAllergy(med, ehr.Allergy{PatientID: p.ID, Substance: "Polen", Severity: "fatal"})
+			return err
+		}},
+		{"appointment ending before it starts", "End", ehr.CodeBeforeStart, func() error {
 			_, err := repo.BookAppointment(sec, ehr.Appointment{PatientID: p.ID, PractitionerID: h.Practitioner.ID, Start: start, End: start.Add(-time.Hour)})
 			return err
 		}},
-		{"unaligned appointment", "Start", func() error {
+		{"unaligned appointment", "Start", ehr.CodeMisaligned, func() error {
 			_, err := repo.BookAppointment(sec, ehr.Appointment{PatientID: p.ID, PractitionerID: h.Practitioner.ID, Start: start.Add(time.Minute), End: start.Add(time.Hour)})
 			return err
 		}},
-		{"negative vital sign", "Observations[1].Value", func() error {
-			ok := 80.0
-			_, err := repo.RecordObservations(med, p.ID, []ehr.Observation{
-				{Category: ehr.CategoryVitalSigns, Code: ehr.CodeHeartRate, Value: &ok, Unit: "/min"},
-				{Category: ehr.CategoryVitalSigns, Code: ehr.CodeHeartRate, Value: &neg, Unit: "/min"}})
+		{"agenda longer than 62 days", "To", ehr.CodeTooLong, func() error {
+			_, err := repo.ListAppointments(sec, ehr.AppointmentQuery{From: start, To: start.AddDate(0, 3, 0)})
 			return err
 		}},
-		{"amend without reason", "Reason", func() error {
+		{"negative vital sign", "Observations[1].Value", ehr.CodeOutOfRange, func() error {
+			bad := vital
+			bad.Value = &neg
+			_, err := repo.RecordObservations(med, p.ID, []ehr.Observation{vital, bad})
+			return err
+		}},
+		{"observation of another patient", "Observations[0].PatientID", ehr.CodeMismatch, func() error {
+			other := vital
+			other.PatientID = h.Tenant.ID
+			_, err := repo.RecordObservations(med, p.ID, []ehr.Observation{other})
+			return err
+		}},
+		{"too many observations", "Observations", ehr.CodeTooMany, func() error {
+			_, err := repo.RecordObservations(med, p.ID, slices.Repeat([]ehr.Observation{vital}, 101))
+			return err
+		}},
+		{"no observations", "Observations", ehr.CodeRequired, func() error {
+			_, err := repo.RecordObservations(med, p.ID, nil)
+			return err
+		}},
+		{"long note title", "Title", ehr.CodeTooLong, func() error {
+			_, err := repo.CreateNote(med, ehr.Note{PatientID: p.ID, Title: strings.Repeat("t", 201), Body: "b"}, false)
+			return err
+		}},
+		{"amend without reason", "Reason", ehr.CodeRequired, func() error {
 			_, err := repo.AmendNote(med, ehr.RecordRef{PatientID: p.ID, ID: p.ID, Version: 1}, "text", " ")
 			return err
 		}},
-		{"entered in error without reason", "Reason", func() error {
+		{"amend with a short reason", "Reason", ehr.CodeTooShort, func() error {
+			_, err := repo.AmendNote(med, ehr.RecordRef{PatientID: p.ID, ID: p.ID, Version: 1}, "text", "ok")
+			return err
+		}},
+		{"update without version", "Version", ehr.CodeRequired, func() error {
+			_, err := repo.UpdateNote(med, ehr.Note{PatientID: p.ID, ID: p.ID, Title: "t", Body: "b"})
+			return err
+		}},
+		{"entered in error without reason", "Reason", ehr.CodeRequired, func() error {
 			_, err := repo.MarkEnteredInError(med, ehr.RecordRef{Kind: rbac.KindNote, PatientID: p.ID, ID: p.ID, Version: 1}, "")
 			return err
 		}},
-		{"malformed id", "ID", func() error { _, err := repo.GetPatient(med, "1; DROP TABLE patients"); return err }},
-		{"short break-glass reason", "Reason", func() error { _, err := repo.BreakGlass(med, p.ID, "urgente", time.Hour); return err }},
+		{"entered in error of a kind without records", "Kind", ehr.CodeNotAllowed, func() error {
+			_, err := repo.MarkEnteredInError(med, ehr.RecordRef{Kind: rbac.KindAudit, PatientID: p.ID, ID: p.ID, Version: 1}, "por error")
+			return err
+		}},
+		{"malformed id", "ID", ehr.CodeInvalid, func() error { _, err := repo.GetPatient(med, "1; DROP TABLE patients"); return err }},
+		{"bad cursor", "Cursor", ehr.CodeInvalid, func() error {
+			_, err := repo.SearchPatients(adm, ehr.PatientQuery{Cursor: "nope"})
+			return err
+		}},
+		{"negative limit", "Limit", ehr.CodeOutOfRange, func() error {
+			_, err := repo.SearchAudit(h.As(h.Auditor), ehr.AuditQuery{Limit: -1})
+			return err
+		}},
+		{"short break-glass reason", "Reason", ehr.CodeTooShort, func() error { _, err := repo.BreakGlass(med, p.ID, "urgente", time.Hour); return err }},
+		{"long break-glass", "Duration", ehr.CodeOutOfRange, func() error {
+			_, err := repo.BreakGlass(med, p.ID, "paciente inconsciente en urgencias", 1000*time.Hour)
+			return err
+		}},
 	}
+	seen := map[string]bool{}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := counts(t, pool)
@@ -103,10 +179,24 @@ func TestValidationWritesNothing(t *testing.T) {
 			if !errors.Is(err, ehr.ErrInvalid) || !errors.As(err, &ve) || !ve.Has(tc.field) {
 				t.Fatalf("err = %v, want a ValidationError naming %s", err, tc.field)
 			}
+			for _, fe := range ve.Fields {
+				if !slices.Contains(ehr.Codes(), fe.Code) {
+					t.Errorf("field %s: code %q is not one of ehr.Codes() (message %q)", fe.Field, fe.Code, fe.Message)
+				}
+				seen[fe.Code] = true
+				if fe.Field == tc.field && fe.Code != tc.code {
+					t.Errorf("field %s: code %q, want %q", fe.Field, fe.Code, tc.code)
+				}
+			}
 			if after := counts(t, pool); fmt.Sprint(after) != fmt.Sprint(before) {
 				t.Fatalf("a rejected call wrote rows: before %v, after %v", before, after)
 			}
 		})
+	}
+	for _, c := range ehr.Codes() {
+		if !seen[c] {
+			t.Errorf("no case produced code %q: test it, or drop it", c)
+		}
 	}
 }
 

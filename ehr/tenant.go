@@ -31,7 +31,7 @@ func trim(s string) string { return strings.TrimSpace(s) }
 func (r *Repository) CreateTenant(ctx context.Context, name string) (Tenant, error) {
 	name = trim(name)
 	var v validator
-	v.check(name != "" && len(name) <= 200, "Name", "is required (at most 200 bytes)")
+	v.text("Name", name, 200)
 	if err := v.err(); err != nil {
 		return Tenant{}, err
 	}
@@ -122,10 +122,10 @@ type Practitioner struct {
 func (p *Practitioner) validate() error {
 	var v validator
 	_, err := uuid.Parse(p.UserID)
-	v.check(err == nil, "UserID", "must be a UUID")
-	v.check(trim(p.Name) != "" && len(p.Name) <= 200, "Name", "is required (at most 200 bytes)")
-	v.check(len(p.Specialty) <= 200, "Specialty", "is too long")
-	v.check(len(p.License) <= 100, "License", "is too long")
+	v.check(err == nil, "UserID", CodeInvalid, "must be a UUID")
+	v.text("Name", trim(p.Name), 200)
+	v.check(len(p.Specialty) <= 200, "Specialty", CodeTooLong, "is too long")
+	v.check(len(p.License) <= 100, "License", CodeTooLong, "is too long")
 	return v.err()
 }
 
@@ -156,7 +156,7 @@ func (r *Repository) CreatePractitioner(ctx context.Context, p Practitioner) (Pr
 		return Practitioner{}, err
 	}
 	now := r.clock()
-	p.ID, p.TenantID, p.Active, p.Version, p.CreatedAt, p.UpdatedAt = newID().String(), a.tenant.String(), true, 1, now, now
+	p.ID, p.TenantID, p.Active, p.Version, p.CreatedAt, p.UpdatedAt = newID().String(), a.tenantID, true, 1, now, now
 	p.Name, p.Specialty, p.License = trim(p.Name), trim(p.Specialty), trim(p.License)
 	a.record = p.ID
 	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
@@ -185,8 +185,8 @@ func (r *Repository) UpdatePractitioner(ctx context.Context, p Practitioner) (Pr
 	const op = "update practitioner"
 	var v validator
 	id, err := uuid.Parse(p.ID)
-	v.check(err == nil, "ID", "must be a UUID")
-	v.check(p.Version > 0, "Version", "must be the version read")
+	v.check(err == nil, "ID", CodeInvalid, "must be a UUID")
+	v.check(p.Version > 0, "Version", CodeRequired, "must be the version read")
 	if err := p.validate(); err != nil {
 		v.fields = append(v.fields, err.(*ValidationError).Fields...)
 	}

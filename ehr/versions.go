@@ -200,11 +200,13 @@ type Version struct {
 
 // historySQL reads the versions of a record. $5 false blanks the contact
 // data of a patients row; $6 true keeps only the versions of an inpatient
-// encounter (the class of an encounter never changes).
+// encounter (the class of an encounter never changes); $7 true keeps only
+// the versions of a note that its patient may read (patientNoteVersionSQL).
 const historySQL = `SELECT version, CASE WHEN $5 THEN data ELSE data || '` + blankContactJSON + `'::jsonb END,
   changed_at, changed_by, reason FROM record_versions
 WHERE patient_id = $1 AND kind = $2 AND record_id = $3 AND tenant_id = $4
   AND (NOT $6 OR data->>'class' = 'inpatient')
+  AND (NOT $7 OR ` + patientNoteVersionSQL + `)
 ORDER BY version`
 
 // History returns every version of the record id of kind k belonging to
@@ -215,14 +217,22 @@ ORDER BY version`
 // the right to read the demographics too; rbac.KindAdmission names
 // inpatient encounters only.
 //
+// A patient reading the history of a note of their own record (the
+// principal's PatientID is patientID, whatever its roles) gets only the
+// versions a patient reads: signed, amended, and a signed note's
+// entered-in-error version, never a draft version; the history of a note
+// that was never signed is ErrNotFound, as if it did not exist.
+//
 // It returns ErrNotFound when the record does not exist (or is not of
-// kind k), ErrDenied when the actor may not read records of kind k of
-// this patient, ErrInvalid for a malformed id or a kind without records.
+// kind k, or is a draft note read by its patient) and when patientID is
+// no patient of the actor's tenant, ErrDenied when the actor may not read
+// records of kind k of this patient of the tenant, ErrInvalid for a
+// malformed id or a kind without records.
 func (r *Repository) History(ctx context.Context, k rbac.Kind, patientID, id string) ([]Version, error) {
 	const op = "history"
 	t, ok := tableOf(k)
 	if !ok {
-		return nil, &ValidationError{Fields: []FieldError{{"Kind", "has no versioned records"}}}
+		return nil, invalid("Kind", CodeNotAllowed, "has no versioned records")
 	}
 	pid, err := parseID("PatientID", patientID)
 	if err != nil {
@@ -252,7 +262,8 @@ func (r *Repository) History(ctx context.Context, k rbac.Kind, patientID, id str
 				return err
 			}
 		}
-		rows, err := tx.Query(ctx, historySQL, pid, t.kind.String(), rid, a.tenant, contact, aliasOf(k).inpatientOnly)
+		signedOnly := t.name == tNotes.name && a.ownRecord()
+		rows, err := tx.Query(ctx, historySQL, pid, t.kind.String(), rid, a.tenant, contact, aliasOf(k).inpatientOnly, signedOnly)
 		if err != nil {
 			return dbError(op, err)
 		}
@@ -304,13 +315,13 @@ func (r *Repository) MarkEnteredInError(ctx context.Context, ref RecordRef, reas
 	const op = "mark entered in error"
 	var v validator
 	t, ok := tableOf(ref.Kind)
-	v.check(ok, "Kind", "has no versioned records")
+	v.check(ok, "Kind", CodeNotAllowed, "has no versioned records")
 	pid, perr := uuid.Parse(ref.PatientID)
-	v.check(perr == nil, "PatientID", "must be a UUID")
+	v.check(perr == nil, "PatientID", CodeInvalid, "must be a UUID")
 	rid, rerr := uuid.Parse(ref.ID)
-	v.check(rerr == nil, "ID", "must be a UUID")
-	v.check(ref.Version > 0, "Version", "must be the version read")
-	v.check(len([]rune(trim(reason))) >= 3, "Reason", "is required")
+	v.check(rerr == nil, "ID", CodeInvalid, "must be a UUID")
+	v.check(ref.Version > 0, "Version", CodeRequired, "must be the version read")
+	v.reason("Reason", trim(reason), 3, 0)
 	if err := v.err(); err != nil {
 		return 0, err
 	}
