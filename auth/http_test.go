@@ -121,6 +121,38 @@ func TestTokenHandlerRequestErrors(t *testing.T) {
 	}
 }
 
+// TestTokenHandlerMalformedText: the probe's POST /auth with a NUL byte or
+// invalid UTF-8 in username or tenant answered 500 with a PostgreSQL
+// encoding error and no security event. It is the generic invalid_grant.
+func TestTokenHandlerMalformedText(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Limiter = allowAll{} })
+	e.createUser(t, "medico", "medico")
+	h := e.svc.TokenHandler()
+	for _, body := range []string{
+		"username=med%00ico&password=" + url.QueryEscape(password),
+		"username=medico&tenant=a%00b&password=" + url.QueryEscape(password),
+		"username=medico&tenant=%FF&password=" + url.QueryEscape(password),
+	} {
+		w := postForm(h, body)
+		if w.Code != http.StatusBadRequest || decodeJSON(t, w)["error"] != "invalid_grant" {
+			t.Errorf("%q: %d %s; want 400 invalid_grant", body, w.Code, w.Body)
+		}
+	}
+	evs, err := Events(context.Background(), e.pool, tenant, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Kind == EventLoginFailed && ev.Detail == "malformed_input" {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d malformed_input security events; want 3", n)
+	}
+}
+
 func TestTokenHandlerRateLimited(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Limiter = NewRateLimiter(1, time.Minute, c.Clock) })
 	h := e.svc.TokenHandler()

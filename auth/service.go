@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -184,12 +185,18 @@ func (s *Service) lockFor(failures int) time.Duration {
 	return min(d, s.cfg.LockMax)
 }
 
+// storableText reports whether s is text PostgreSQL can store: valid
+// UTF-8 without NUL bytes.
+func storableText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
 // Login checks a username and password in tenant (empty: the configured
 // default tenant) and opens a session. Whatever fails — unknown user,
 // wrong password, disabled or locked account — it returns
 // ErrInvalidCredentials, after the same password-hashing work; a client
 // over its rate limit gets ErrRateLimited and no hashing is done. The
-// outcome is recorded as a security event.
+// outcome is recorded as a security event. A username or tenant that is
+// no storable text (a NUL byte, invalid UTF-8) fails the same way, and its
+// event (detail "malformed_input") goes to the default tenant's log.
 func (s *Service) Login(ctx context.Context, tenant, username, password, clientIP string) (Tokens, error) {
 	if tenant == "" {
 		tenant = s.cfg.DefaultTenant
@@ -198,7 +205,15 @@ func (s *Service) Login(ctx context.Context, tenant, username, password, clientI
 		s.log.LogAttrs(ctx, slog.LevelWarn, "auth: login rate limited", slog.String("client_ip", clientIP))
 		return Tokens{}, ErrRateLimited
 	}
+	// Text PostgreSQL cannot store (a NUL byte, invalid UTF-8) is a
+	// failed login like any other, recorded as a security event on the
+	// default tenant's log, never a database error. (Checked before
+	// normalizing, which would replace invalid UTF-8.)
+	malformed := !storableText(username) || !storableText(tenant)
 	username = NormalizeUsername(username)
+	if malformed {
+		username, tenant = "", s.cfg.DefaultTenant
+	}
 	if len(username) > maxUsernameLen || len(tenant) > maxTenantLen {
 		username, tenant = "", "" // never matches; still hashed below
 	}
@@ -250,6 +265,9 @@ func (s *Service) Login(ctx context.Context, tenant, username, password, clientI
 		}
 		s.log.LogAttrs(ctx, slog.LevelInfo, "auth: login failed", attrs...)
 		return Tokens{}, ErrInvalidCredentials
+	}
+	if malformed {
+		return fail("malformed_input", nil)
 	}
 	if !found {
 		return fail("unknown_user", nil)

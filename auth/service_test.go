@@ -372,3 +372,44 @@ func TestLogoutAndRevokeEverySession(t *testing.T) {
 		t.Fatalf("events %v", ks)
 	}
 }
+
+// TestLoginMalformedInputIsAFailedLogin: text PostgreSQL cannot store in
+// the username or tenant (a NUL byte, invalid UTF-8) used to reach the
+// database and end in a 500 with no security event. It is a failed login
+// like any other, with the same hashing work, recorded on the default
+// tenant's security log.
+func TestLoginMalformedInputIsAFailedLogin(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(c *Config) { c.Limiter = allowAll{} })
+	e.createUser(t, "medico", "medico")
+	for _, tc := range []struct{ name, tenant, username string }{
+		{"NUL in username", tenant, "med\x00ico"},
+		{"NUL in tenant", "a\x00b", "medico"},
+		{"invalid UTF-8 in tenant", "\xff", "medico"},
+		{"invalid UTF-8 in username", "", "m\xc3edico"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, err := Events(ctx, e.pool, tenant, 0, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.svc.Login(ctx, tc.tenant, tc.username, password, "10.0.0.9"); !errors.Is(err, ErrInvalidCredentials) {
+				t.Fatalf("Login = %v; want ErrInvalidCredentials", err)
+			}
+			after, err := Events(ctx, e.pool, tenant, 0, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after) != len(before)+1 {
+				t.Fatalf("%d security events written; want 1", len(after)-len(before))
+			}
+			ev := after[len(after)-1]
+			if ev.Kind != EventLoginFailed || ev.Detail != "malformed_input" || ev.ClientIP != "10.0.0.9" || ev.Username != "" {
+				t.Fatalf("event %+v", ev)
+			}
+		})
+	}
+	if _, err := VerifyEvents(ctx, e.pool, tenant); err != nil {
+		t.Fatal(err)
+	}
+}
