@@ -10,12 +10,13 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/historiaehr/historia/auth"
 	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/rbac"
+	"github.com/historiaehr/historia/refserver/internal/app"
+	"github.com/historiaehr/historia/refserver/internal/i18n"
 	"github.com/historiaehr/historia/refserver/internal/server"
 )
 
@@ -98,7 +99,7 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.StringVar(&username, "username", "", "username")
 	switch sub {
 	case "add":
-		fs.StringVar(&role, "role", "", "role (paciente, medico, admisionista, secretaria, admin, auditor); comma-separated for several")
+		fs.StringVar(&role, "role", "", "role, one of the policy's ("+strings.Join(rbac.DefaultPolicy().Roles(), ", ")+"); comma-separated for several")
 		fs.StringVar(&patient, "patient", "", "patient id (required for role paciente)")
 		fs.StringVar(&name, "name", "", "the physician's name as patients and staff see it (required for role medico: it creates the practitioner record)")
 		fs.StringVar(&specialty, "specialty", "", "the physician's specialty (role medico)")
@@ -131,36 +132,35 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	defer pool.Close()
+	// The command acts as an operator with the admin role in the tenant;
+	// the staff use case applies the same rules as the admin page and the
+	// API (app.Staff).
 	store := auth.NewStore(pool, auth.StoreConfig{})
+	a := app.New(app.Config{Users: store, Records: ehr.NewRepository(pool, ehr.WithAuthorizer(rbac.Default())), DB: pool})
+	ctx = app.NewContext(ctx, app.Operator(tenant, app.RoleAdmin))
 	switch sub {
 	case "add":
-		roles, err := checkNewUser(ctx, pool, tenant, role, patient, name)
-		if err != nil {
+		if role == "" {
+			return fmt.Errorf("%w: --role is required", errUsage)
+		}
+		in := app.NewStaff{Username: username, Roles: strings.Split(role, ","), PatientID: patient,
+			PractitionerName: name, Specialty: specialty, License: license}
+		// Every mistake is named before the password is asked for.
+		if err := a.Staff.Check(ctx, in); err != nil {
+			return userError(err, tenant, in, a.Roles())
+		}
+		if in.Password, err = readPassword(); err != nil {
 			return err
 		}
-		pw, err := readPassword()
+		acct, err := a.Staff.Create(ctx, in)
 		if err != nil {
-			return err
+			return userError(err, tenant, in, a.Roles())
 		}
-		u, err := store.CreateUser(ctx, auth.NewUser{Tenant: tenant, Username: username, Password: pw,
-			Roles: roles, PatientID: patient})
-		if err != nil {
-			return err
-		}
-		if slices.Contains(roles, "medico") {
-			// A physician works through a practitioner record (care teams,
-			// agenda, notes); without one the account is disabled rather
-			// than left half made.
-			ctx := ehr.NewContext(ctx, ehr.Actor{Principal: rbac.Principal{UserID: server.OperatorUser, TenantID: tenant, Roles: []string{"admin"}}})
-			pr, err := ehr.NewRepository(pool).CreatePractitioner(ctx, ehr.Practitioner{UserID: u.ID, Name: name, Specialty: specialty, License: license})
-			if err != nil {
-				_ = store.DisableUser(context.WithoutCancel(ctx), tenant, u.ID)
-				return fmt.Errorf("practitioner record for user %s (account disabled): %w", u.ID, err)
-			}
-			fmt.Fprintf(stdout, "user %s created (id %s), practitioner %s\n", u.Username, u.ID, pr.ID)
+		if acct.Practitioner != nil {
+			fmt.Fprintf(stdout, "user %s created (id %s), practitioner %s\n", acct.User.Username, acct.User.ID, acct.Practitioner.ID)
 			return nil
 		}
-		fmt.Fprintf(stdout, "user %s created (id %s)\n", u.Username, u.ID)
+		fmt.Fprintf(stdout, "user %s created (id %s)\n", acct.User.Username, acct.User.ID)
 		return nil
 	}
 	u, err := store.UserByUsername(ctx, tenant, username)
@@ -168,8 +168,8 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	if sub == "disable" {
-		if err := store.DisableUser(ctx, tenant, u.ID); err != nil {
-			return err
+		if err := a.Staff.SetEnabled(ctx, u.ID, false); err != nil {
+			return userError(err, tenant, app.NewStaff{}, nil)
 		}
 		fmt.Fprintf(stdout, "user %s disabled; their sessions are revoked\n", u.Username)
 		return nil
@@ -178,47 +178,52 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	if err := store.ResetPassword(ctx, tenant, u.ID, pw); err != nil {
-		return err
+	if err := a.Staff.ResetPassword(ctx, u.ID, pw); err != nil {
+		return userError(err, tenant, app.NewStaff{}, nil)
 	}
 	fmt.Fprintf(stdout, "password of %s reset\n", u.Username)
 	return nil
 }
 
-// checkNewUser validates `historia user add` before anything is written:
-// the tenant exists, every role is one of the default policy's, a paciente
-// names their patient and a medico their name. It returns the roles.
-func checkNewUser(ctx context.Context, db ehr.DB, tenant, role, patient, name string) ([]string, error) {
-	if role == "" {
-		return nil, fmt.Errorf("%w: --role is required", errUsage)
+// flagOf names the flag (or input) of each field of app.NewStaff.
+var flagOf = map[string]string{"username": "--username", "role": "--role", "patient_id": "--patient", "practitioner_name": "--name",
+	"specialty": "--specialty", "license": "--license", "tenant": "--tenant", "password": "password"}
+
+// userError turns the staff use case's refusal into a usage error that
+// names the flags at fault (in English); other errors pass unchanged.
+func userError(err error, tenant string, in app.NewStaff, known []string) error {
+	var ve *app.ValidationError
+	if !errors.As(err, &ve) {
+		return err
 	}
-	known := rbac.DefaultPolicy().Roles()
-	var roles []string
-	for _, r := range strings.Split(role, ",") {
-		r = strings.TrimSpace(r)
-		if !slices.Contains(known, r) {
-			return nil, fmt.Errorf("%w: --role: unknown role %q (known: %s)", errUsage, r, strings.Join(known, ", "))
+	var msgs []string
+	for _, f := range ve.Fields {
+		var msg string
+		switch {
+		case f.Field == "role" && f.Code == ehr.CodeInvalid:
+			for _, r := range in.Roles {
+				if r = strings.TrimSpace(r); r != "" && !slices.Contains(known, r) {
+					msg = fmt.Sprintf("--role: unknown role %q (known: %s)", r, strings.Join(known, ", "))
+					break
+				}
+			}
+		case f.Field == "patient_id" && f.Code == app.CodePatientOnly:
+			msg = "--patient is only for role paciente"
+		case f.Field == "patient_id":
+			msg = "--patient: role paciente needs the patient's id (a UUID)"
+		case f.Field == "practitioner_name" && f.Code == ehr.CodeRequired:
+			msg = "--name: role medico needs the physician's name"
+		case f.Field == "tenant":
+			msg = fmt.Sprintf("--tenant: no tenant %s (see: historia tenant list)", tenant)
 		}
-		if !slices.Contains(roles, r) {
-			roles = append(roles, r)
+		if msg == "" {
+			name := flagOf[f.Field]
+			if name == "" {
+				name = f.Field
+			}
+			msg = name + ": " + strings.TrimSuffix(i18n.Translate(i18n.EN, i18n.FieldKey(f.Code)), ".")
 		}
+		msgs = append(msgs, msg)
 	}
-	if slices.Contains(roles, "paciente") {
-		if _, err := uuid.Parse(patient); err != nil {
-			return nil, fmt.Errorf("%w: --patient: role paciente needs the patient's id (a UUID)", errUsage)
-		}
-	} else if patient != "" {
-		return nil, fmt.Errorf("%w: --patient is only for role paciente", errUsage)
-	}
-	if slices.Contains(roles, "medico") && strings.TrimSpace(name) == "" {
-		return nil, fmt.Errorf("%w: --name: role medico needs the physician's name", errUsage)
-	}
-	tenants, err := ehr.NewRepository(db).ListTenants(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !slices.ContainsFunc(tenants, func(t ehr.Tenant) bool { return t.ID == tenant }) {
-		return nil, fmt.Errorf("--tenant: no tenant %s (see: historia tenant list)", tenant)
-	}
-	return roles, nil
+	return fmt.Errorf("%w: %s", errUsage, strings.Join(msgs, "; "))
 }

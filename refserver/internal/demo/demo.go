@@ -16,13 +16,15 @@ import (
 	"github.com/historiaehr/historia/auth"
 	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/rbac"
+	"github.com/historiaehr/historia/refserver/internal/app"
 )
 
 // HospitalName is the demo tenant's name.
 const HospitalName = "Hospital Demo"
 
-// Roles are the demo users, one per role; each username is its role.
-var Roles = []string{"paciente", "medico", "admisionista", "secretaria", "admin", "auditor"}
+// Roles are the demo users, one per role of the default policy (the
+// server's one list of roles); each username is its role.
+var Roles = rbac.DefaultPolicy().Roles()
 
 // SecondMedico is the username of the demo's second physician (role
 // medico, same password), who has an agenda but no patients in care.
@@ -46,47 +48,59 @@ func Find(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 }
 
 // Seed creates the demo hospital with n patients, writing a progress bar
-// to progress. password is every demo user's password.
+// to progress. password is every demo user's password. The accounts are
+// made by the staff use case (app.Staff), as the admin page makes them,
+// by an operator of the new tenant.
 func Seed(ctx context.Context, pool *pgxpool.Pool, n int, password string, progress io.Writer) (Result, error) {
 	repo := ehr.NewRepository(pool, ehr.WithAuthorizer(rbac.Default()))
-	users := auth.NewStore(pool, auth.StoreConfig{})
+	a := app.New(app.Config{Users: auth.NewStore(pool, auth.StoreConfig{}), Records: repo, DB: pool})
 	t, err := repo.CreateTenant(ctx, HospitalName)
 	if err != nil {
 		return Result{}, err
 	}
 	res := Result{TenantID: t.ID}
 	people := People(2026, max(n, 1))
+	op := app.Operator(t.ID, app.RoleAdmin)
+	op.RequestID = "demo-seed"
+	staff := func(in app.NewStaff) (app.Account, error) {
+		in.Password = password
+		acct, err := a.Staff.Create(app.NewContext(ctx, op), in)
+		if err != nil {
+			return acct, fmt.Errorf("demo user %s: %w", in.Username, err)
+		}
+		return acct, nil
+	}
 	ids := map[string]string{}
+	var doctor, doctor2 ehr.Practitioner
 	for _, role := range Roles {
-		if role == "paciente" {
+		if role == app.RolePaciente {
 			continue
 		}
-		u, err := users.CreateUser(ctx, auth.NewUser{Tenant: t.ID, Username: role, Password: password, Roles: []string{role}})
-		if err != nil {
-			return res, fmt.Errorf("demo user %s: %w", role, err)
+		in := app.NewStaff{Username: role, Roles: []string{role}}
+		if role == app.RoleMedico {
+			in.PractitionerName, in.Specialty, in.License = "Dra. Elena Ruiz Navarro", "Medicina interna", "MED-28-1234"
 		}
-		ids[role] = u.ID
-	}
-	as := func(role string) context.Context {
-		return ehr.NewContext(ctx, ehr.Actor{Principal: rbac.Principal{UserID: ids[role], TenantID: t.ID, Roles: []string{role}}, RequestID: "demo-seed"})
-	}
-	doctor, err := repo.CreatePractitioner(as("admin"), ehr.Practitioner{UserID: ids["medico"], Name: "Dra. Elena Ruiz Navarro",
-		Specialty: "Medicina interna", License: "MED-28-1234"})
-	if err != nil {
-		return res, fmt.Errorf("demo practitioner: %w", err)
+		acct, err := staff(in)
+		if err != nil {
+			return res, err
+		}
+		ids[role] = acct.User.ID
+		if acct.Practitioner != nil {
+			doctor = *acct.Practitioner
+		}
 	}
 	// A second physician, so the agenda has someone to choose between.
-	u2, err := users.CreateUser(ctx, auth.NewUser{Tenant: t.ID, Username: SecondMedico, Password: password, Roles: []string{"medico"}})
+	acct, err := staff(app.NewStaff{Username: SecondMedico, Roles: []string{app.RoleMedico},
+		PractitionerName: "Dr. Jorge Martín Sanz", Specialty: "Cardiología", License: "MED-28-5678"})
 	if err != nil {
-		return res, fmt.Errorf("demo user %s: %w", SecondMedico, err)
+		return res, err
 	}
-	doctor2, err := repo.CreatePractitioner(as("admin"), ehr.Practitioner{UserID: u2.ID, Name: "Dr. Jorge Martín Sanz",
-		Specialty: "Cardiología", License: "MED-28-5678"})
-	if err != nil {
-		return res, fmt.Errorf("demo practitioner: %w", err)
+	doctor2 = *acct.Practitioner
+	as := func(role string) context.Context {
+		return app.NewContext(ctx, app.Caller{UserID: ids[role], TenantID: t.ID, Roles: []string{role}, RequestID: "demo-seed"})
 	}
-	adm := as("admisionista")
-	med := as("medico")
+	adm := as(app.RoleAdmisionista)
+	med := as(app.RoleMedico)
 	var patientIDs []string
 	for i, p := range people[:n] {
 		pt, err := repo.RegisterPatient(adm, ehr.Patient{DocumentType: p.DocumentType, DocumentNumber: p.DocumentNumber,
@@ -117,13 +131,12 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, n int, password string, progr
 		res.Patients++
 		bar(progress, i+1, n)
 	}
-	if err := seedAppointments(as("secretaria"), repo, []string{doctor.ID, doctor2.ID}, patientIDs, time.Now()); err != nil {
+	if err := seedAppointments(as(app.RoleSecretaria), repo, []string{doctor.ID, doctor2.ID}, patientIDs, time.Now()); err != nil {
 		return res, fmt.Errorf("demo appointments: %w", err)
 	}
 	if res.PatientID != "" {
-		if _, err := users.CreateUser(ctx, auth.NewUser{Tenant: t.ID, Username: "paciente", Password: password,
-			Roles: []string{"paciente"}, PatientID: res.PatientID}); err != nil {
-			return res, fmt.Errorf("demo user paciente: %w", err)
+		if _, err := staff(app.NewStaff{Username: app.RolePaciente, Roles: []string{app.RolePaciente}, PatientID: res.PatientID}); err != nil {
+			return res, err
 		}
 	}
 	fmt.Fprintln(progress)
@@ -132,7 +145,7 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, n int, password string, progr
 
 // PatientOf returns the chart of the demo "paciente" user.
 func PatientOf(ctx context.Context, pool *pgxpool.Pool, tenant string) (string, error) {
-	u, err := auth.NewStore(pool, auth.StoreConfig{}).UserByUsername(ctx, tenant, "paciente")
+	u, err := auth.NewStore(pool, auth.StoreConfig{}).UserByUsername(ctx, tenant, app.RolePaciente)
 	if err != nil {
 		return "", err
 	}

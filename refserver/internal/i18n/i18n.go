@@ -153,3 +153,7 @@ func catalog(lang Lang) map[string]string {
 	}
 	return es
 }
+
+// FieldKey returns the catalog key of the message of a field error's
+// code (ehr.CodeRequired, app.CodeNumber, ...): "field." + code.
+func FieldKey(code string) string { return "field." + code }

@@ -1,6 +1,3 @@
-// Package server wires the reference server together: configuration from
-// flags and HISTORIA_* environment variables, the database pool, the
-// services, the HTTP server and its graceful shutdown.
 package server
 
 import (

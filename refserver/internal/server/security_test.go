@@ -352,7 +352,7 @@ func fillPattern(pattern string) (method, path string) {
 // before it acts, also with a valid session.
 func TestCrossOriginRefusedOnEveryPost(t *testing.T) {
 	f := newFixture(t)
-	srv := f.h.(*web.Server)
+	srv := f.h.(*web.Router)
 	cookies, _ := f.browserLogin(t, f.a.TenantID, "admin")
 	n := 0
 	for _, pattern := range srv.Routes() {
@@ -402,7 +402,7 @@ func TestBadInputRefused(t *testing.T) {
 	}
 	is4xx := func(st int) bool { return st >= 400 && st < 500 }
 	// Oversized forms: 400 on every form route of the roles.
-	srv := f.h.(*web.Server)
+	srv := f.h.(*web.Router)
 	owner := map[string]string{"/medico": "medico", "/secretaria": "secretaria", "/admisionista": "admisionista", "/admin": "admin", "/auditor": "auditor"}
 	for _, pattern := range srv.Routes() {
 		method, path := fillPattern(pattern)
@@ -509,7 +509,7 @@ func TestBadInputRefused(t *testing.T) {
 // every answer about a patient, or to a signed-in user, is not stored.
 func TestHeadersOnEveryAnswer(t *testing.T) {
 	f := newFixture(t)
-	srv := f.h.(*web.Server)
+	srv := f.h.(*web.Router)
 	pid := f.a.PatientID
 	med, _ := f.browserLogin(t, f.a.TenantID, "medico")
 	tok := f.token(t, f.a.TenantID, "medico")

@@ -19,7 +19,7 @@ func sampleChart() ChartData {
 		Allergies:    []AllergyView{{Record: Record{Kind: "allergy", ID: "a-1", Version: 2, Status: "entered-in-error", EnteredInError: true}, Substance: "Penicilina", Reaction: "Exantema", Severity: "moderate"}},
 		Medications:  []MedicationView{{Record: Record{Kind: "medication", ID: "m-1", Version: 1, Status: "active"}, Medication: "Enalapril", Dose: "10 mg", Route: "oral", Frequency: "cada 12 horas"}},
 		Observations: []ObservationView{{Record: Record{Kind: "observation", ID: "o-1", Version: 1, Status: "final"}, At: "2026-11-03 08:00", LabelKey: "vital.heart_rate", Value: "80 /min"}},
-		Errors:       FieldErrors{"code": "field.icd10"},
+		Errors:       FieldErrors{"code": "field.unknown_code"},
 		Form:         Form{"form": "condition", "code": "hta", "display": "Hipertensión"},
 	}
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/historiaehr/historia/refserver/internal/syncbuf"
 )
 
-func newInfraServer(tb testing.TB, ready func(context.Context) error) (*Server, *syncbuf.Buffer) {
+func newInfraServer(tb testing.TB, ready func(context.Context) error) (*Router, *syncbuf.Buffer) {
 	tb.Helper()
 	logs := &syncbuf.Buffer{}
 	log := slog.New(NewLogHandler(slog.NewJSONHandler(logs, nil)))

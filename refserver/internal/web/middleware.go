@@ -1,12 +1,13 @@
 package web
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"time"
 
+	"github.com/historiaehr/historia/refserver/internal/app"
 	"github.com/historiaehr/historia/refserver/internal/i18n"
 )
 
@@ -37,18 +38,18 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// observe is the outermost middleware: it gives the request an id, sets
-// the security headers, recovers panics, and after the request logs one
-// line (ids only: the path without its query, never a form value) and
-// records the metrics under the matched route pattern.
-func (s *Server) observe(next http.Handler) http.Handler {
+// observe is the outermost middleware: it gives the request an id and its
+// language, sets the security headers, recovers panics, and after the
+// request logs one line (ids only: the path without its query, never a
+// form value; the caller once authenticated) and records the metrics
+// under the matched route pattern.
+func (rt *Router) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := NewRequestID()
 		ctx := WithRequestID(r.Context(), id)
 		ctx = i18n.NewContext(ctx, i18n.FromRequest(r))
-		box := &identityBox{}
-		ctx = context.WithValue(ctx, identityBoxKey{}, box)
+		ctx = app.Expect(ctx)
 		r = r.WithContext(ctx)
 		h := w.Header()
 		h.Set("X-Request-Id", id)
@@ -58,7 +59,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		if s.tls {
+		if rt.tls {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		sw := &statusWriter{ResponseWriter: w}
@@ -67,9 +68,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.ErrorContext(ctx, "panic", "panic", p, "stack", string(debug.Stack()))
+				rt.log.ErrorContext(ctx, "panic", "panic", p, "stack", string(debug.Stack()))
 				if sw.status == 0 {
-					s.renderError(sw, r, http.StatusInternalServerError)
+					rt.writeProblem(sw, r, problemInternal)
 				}
 			}
 			status := sw.status
@@ -77,7 +78,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				status = http.StatusOK
 			}
 			elapsed := time.Since(start)
-			s.metrics.observe(r.Pattern, r.Method, status, elapsed.Seconds())
+			rt.metrics.observe(r.Pattern, r.Method, status, elapsed.Seconds())
 			level := slog.LevelInfo
 			if status >= 500 {
 				level = slog.LevelError
@@ -89,24 +90,26 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				slog.Int("status", status),
 				slog.Duration("duration", elapsed),
 			}
-			if id, ok := identity(r.Context()); ok {
-				attrs = append(attrs, slog.String("user_id", id.UserID), slog.String("tenant_id", id.TenantID))
+			if c, ok := app.FromContext(ctx); ok {
+				attrs = append(attrs, slog.String("user_id", c.UserID), slog.String("tenant_id", c.TenantID))
 			}
-			s.log.LogAttrs(ctx, level, "request", attrs...)
+			rt.log.LogAttrs(ctx, level, "request", attrs...)
 		}()
 		next.ServeHTTP(sw, r)
 	})
 }
 
-// identityBox lets inner middleware report the authenticated identity to
-// the outer logging middleware.
-type identityBox struct{ id *Identity }
-
-type identityBoxKey struct{}
-
-func identity(ctx context.Context) (Identity, bool) {
-	if b, ok := ctx.Value(identityBoxKey{}).(*identityBox); ok && b.id != nil {
-		return *b.id, true
-	}
-	return Identity{}, false
+// cleanQuery refuses, with 400, a request whose query string holds text
+// that is not clean (searches and filters go to the database).
+func (rt *Router) cleanQuery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery != "" {
+			q, _ := url.ParseQuery(r.URL.RawQuery)
+			if !cleanValues(q) {
+				rt.Fail(w, r, BadRequest("error.badrequest"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
