@@ -4,7 +4,7 @@
 GO       ?= go
 # Every Go module of the repository, root first. A module listed here that
 # does not exist yet is passed over.
-MODULES  := . refserver bench/casbin refserver/deploy/k8stest
+MODULES  := . refserver bench/casbin refserver/deploy/k8stest fhir/conformance
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TESTFLAGS ?= -race -count=1 -timeout 30m
 
