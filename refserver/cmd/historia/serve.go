@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 
+	"github.com/historiaehr/historia/refserver/internal/app"
 	"github.com/historiaehr/historia/refserver/internal/server"
 )
 
@@ -73,7 +74,7 @@ every tenant's own chain and every patient's chain in the database. Exits
 with status 1 when a chain is broken.
 
 It acts as an operator: in each tenant, an auditor principal built from
-the tenant row (user "`+server.OperatorUser+`"), so each verification is itself
+the tenant row (user "`+app.OperatorUser+`"), so each verification is itself
 recorded in that tenant's audit trail.
 
 Flags:
@@ -91,5 +92,5 @@ Flags:
 		return err
 	}
 	defer pool.Close()
-	return server.VerifyAudit(ctx, pool, patient, stdout)
+	return app.VerifyAudit(ctx, pool, patient, stdout)
 }

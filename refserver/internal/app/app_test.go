@@ -137,29 +137,6 @@ func TestPatientNotes(t *testing.T) {
 	}
 }
 
-// TestFieldCode: a field error's code is ehr's; the message is read only
-// while a field error carries none.
-func TestFieldCode(t *testing.T) {
-	for _, tc := range []struct {
-		fe   ehr.FieldError
-		want string
-	}{
-		{ehr.FieldError{Field: "Dose", Code: ehr.CodeOutOfRange, Message: "is required"}, ehr.CodeOutOfRange},
-		{ehr.FieldError{Field: "Code", Message: "is not an ICD-10 code"}, ehr.CodeUnknownCode},
-		{ehr.FieldError{Field: "BirthDate", Message: "is in the future"}, ehr.CodeInFuture},
-		{ehr.FieldError{Field: "Dose", Message: "must be positive"}, ehr.CodeOutOfRange},
-		{ehr.FieldError{Field: "Start", Message: "must be a multiple of SlotDuration"}, ehr.CodeMisaligned},
-		{ehr.FieldError{Field: "End", Message: "must be after start"}, ehr.CodeBeforeStart},
-		{ehr.FieldError{Field: "Title", Message: "is too long"}, ehr.CodeTooLong},
-		{ehr.FieldError{Field: "Title", Message: "is required"}, ehr.CodeRequired},
-		{ehr.FieldError{Field: "X", Message: "whatever"}, ehr.CodeInvalid},
-	} {
-		if got := FieldCode(tc.fe); got != tc.want {
-			t.Errorf("FieldCode(%+v) = %q, want %q", tc.fe, got, tc.want)
-		}
-	}
-}
-
 func TestValidationError(t *testing.T) {
 	inv := Invalid(FieldError{"username", CodeUsername})
 	if !errors.Is(inv, ErrInvalid) || errors.Is(inv, ErrConflict) || !inv.Has("username") || inv.Has("role") {
@@ -188,7 +165,6 @@ func TestAuthError(t *testing.T) {
 		{&auth.PasswordError{Code: auth.CodeCommon}, "password", CodeWeakPassword, ErrInvalid},
 		{&auth.InvalidError{Fields: []string{"Username"}, Code: auth.CodeInvalid}, "username", CodeUsername, ErrInvalid},
 		{&auth.InvalidError{Fields: []string{"Roles"}, Code: auth.CodeTooMany}, "role", auth.CodeTooMany, ErrInvalid},
-		{&auth.InvalidError{Fields: []string{"Username"}}, "username", CodeUsername, ErrInvalid},
 		{auth.ErrConflict, "username", CodeUsernameTaken, ErrConflict},
 	} {
 		err := authError(tc.err)

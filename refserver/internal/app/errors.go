@@ -118,39 +118,6 @@ func (e *ValidationError) orNil() error {
 	return e
 }
 
-// FieldCode returns the stable code of a field error of ehr.
-func FieldCode(fe ehr.FieldError) string {
-	if fe.Code != "" {
-		return fe.Code
-	}
-	// Fallback while some field errors of ehr carry no Code: the rule is
-	// read from the message. TODO(lead): delete legacyCode once every
-	// ehr.FieldError (and auth's validation error) has its Code.
-	return legacyCode(fe.Message)
-}
-
-// legacyCode is the code of a field error without one, from its message
-// (messages name rules, never values).
-func legacyCode(msg string) string {
-	switch m := strings.ToLower(msg); {
-	case strings.Contains(m, "icd-10"):
-		return ehr.CodeUnknownCode
-	case strings.Contains(m, "future"):
-		return ehr.CodeInFuture
-	case strings.Contains(m, "positive"):
-		return ehr.CodeOutOfRange
-	case strings.Contains(m, "multiple of slotduration"):
-		return ehr.CodeMisaligned
-	case strings.Contains(m, "after start"), strings.Contains(m, "after from"):
-		return ehr.CodeBeforeStart
-	case strings.Contains(m, "too long"):
-		return ehr.CodeTooLong
-	case strings.Contains(m, "required"), strings.Contains(m, "at least"):
-		return ehr.CodeRequired
-	}
-	return ehr.CodeInvalid
-}
-
 // fieldsOf returns the field errors of ehr's *ValidationError err renamed
 // through names (ehr's field → the input's), or nil when err is none or
 // names no field of names.
@@ -162,7 +129,7 @@ func fieldsOf(err error, names map[string]string) *ValidationError {
 	v := Invalid()
 	for _, fe := range ve.Fields {
 		if name, ok := names[fe.Field]; ok {
-			v.add(name, FieldCode(fe))
+			v.add(name, fe.Code)
 		}
 	}
 	if len(v.Fields) == 0 {

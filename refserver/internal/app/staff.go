@@ -203,9 +203,6 @@ func authError(err error) error {
 		return Invalid(FieldError{"password", CodeWeakPassword})
 	case errors.As(err, &ie):
 		code := ie.Code
-		if code == "" {
-			code = ehr.CodeInvalid // TODO(lead): auth's codes have landed; drop once every InvalidError sets one
-		}
 		v := Invalid()
 		for _, f := range ie.Fields {
 			switch strings.ToLower(f) {

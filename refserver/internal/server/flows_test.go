@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/historiaehr/historia/refserver/internal/app"
 	"github.com/historiaehr/historia/refserver/internal/demo"
 )
 
@@ -701,22 +702,22 @@ func TestAuditVerifyAndPoolMetrics(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	var out bytes.Buffer
-	if err := VerifyAudit(ctx, f.pool, "", &out); err != nil {
+	if err := app.VerifyAudit(ctx, f.pool, "", &out); err != nil {
 		t.Fatalf("verify all: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "0 broken") {
 		t.Errorf("summary: %s", out.String())
 	}
 	out.Reset()
-	if err := VerifyAudit(ctx, f.pool, f.a.PatientID, &out); err != nil || !strings.Contains(out.String(), "ok chain "+f.a.PatientID) {
+	if err := app.VerifyAudit(ctx, f.pool, f.a.PatientID, &out); err != nil || !strings.Contains(out.String(), "ok chain "+f.a.PatientID) {
 		t.Errorf("verify one: %v %s", err, out.String())
 	}
 	if _, err := f.pool.Exec(ctx, "UPDATE audit_events SET action = 'delete' WHERE patient_id::text = $1 AND seq = 1", f.a.PatientID); err != nil {
 		t.Skipf("cannot tamper with the audit trail here: %v", err)
 	}
 	out.Reset()
-	err := VerifyAudit(ctx, f.pool, "", &out)
-	if !errors.Is(err, ErrChainsBroken) || !strings.Contains(out.String(), "BROKEN") || !strings.Contains(out.String(), f.a.PatientID) {
+	err := app.VerifyAudit(ctx, f.pool, "", &out)
+	if !errors.Is(err, app.ErrChainsBroken) || !strings.Contains(out.String(), "BROKEN") || !strings.Contains(out.String(), f.a.PatientID) {
 		t.Errorf("tampered chain: %v\n%s", err, out.String())
 	}
 	b := body(t, f.get("/metrics", nil, ""))

@@ -155,17 +155,13 @@ func fieldProblems(err error) []FieldProblem {
 		}
 	case errors.As(err, &ve):
 		for _, fe := range ve.Fields {
-			out = append(out, FieldProblem{Field: fe.Field, Code: app.FieldCode(fe)})
+			out = append(out, FieldProblem{Field: fe.Field, Code: fe.Code})
 		}
 	case errors.As(err, &pe):
 		out = append(out, FieldProblem{Field: "password", Code: app.CodeWeakPassword})
 	case errors.As(err, &ie):
-		code := ie.Code
-		if code == "" {
-			code = ehr.CodeInvalid // fallback while auth leaves Code empty
-		}
 		for _, f := range ie.Fields {
-			out = append(out, FieldProblem{Field: f, Code: code})
+			out = append(out, FieldProblem{Field: f, Code: ie.Code})
 		}
 	}
 	return out

@@ -75,7 +75,7 @@ func TestFieldProblems(t *testing.T) {
 	}{
 		{&ehr.ValidationError{Fields: []ehr.FieldError{{Field: "BirthDate", Code: ehr.CodeInFuture}, {Field: "Observations[2].Value", Code: ehr.CodeOutOfRange}}},
 			[]FieldProblem{{"BirthDate", ehr.CodeInFuture}, {"Observations[2].Value", ehr.CodeOutOfRange}}},
-		{fmt.Errorf("wrapped: %w", &ehr.ValidationError{Fields: []ehr.FieldError{{Field: "Code", Message: "is not an ICD-10 code"}}}),
+		{fmt.Errorf("wrapped: %w", &ehr.ValidationError{Fields: []ehr.FieldError{{Field: "Code", Code: ehr.CodeUnknownCode, Message: "is not an ICD-10 code"}}}),
 			[]FieldProblem{{"Code", ehr.CodeUnknownCode}}},
 		{&auth.InvalidError{Fields: []string{"Roles"}, Code: auth.CodeTooMany}, []FieldProblem{{"Roles", auth.CodeTooMany}}},
 		{&auth.PasswordError{Code: auth.CodeTooShort}, []FieldProblem{{"password", app.CodeWeakPassword}}},

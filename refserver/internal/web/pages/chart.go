@@ -365,7 +365,7 @@ func vitalsErrors(err error, obs []ehr.Observation) views.FieldErrors {
 		}
 		n := web.Atoi(fe.Field[i+1 : j])
 		if n < len(obs) {
-			key := i18n.FieldKey(app.FieldCode(fe))
+			key := i18n.FieldKey(fe.Code)
 			if vs, ok := vitalByCode(obs[n].Code); ok {
 				errs[vs.Field] = key
 			}
