@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/hmac"
@@ -42,6 +43,23 @@ func BenchmarkVerify(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					if _, err := iss.Verify(tok); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			// service: Verify plus the revocation check of every request
+			// (Service.VerifyContext: a map lookup, no allocation).
+			svc, err := NewService(nil, ks, Config{Issuer: "https://historia.example", Audience: "historia", Clock: clock,
+				Hasher: newCountingHasher(cheapParams)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			svc.revoked([]string{"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5d"})
+			ctx := context.Background()
+			b.Run("service", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := svc.VerifyContext(ctx, tok); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -19,6 +19,7 @@ type wireClaims struct {
 	Roles     []string `json:"roles"`
 	PatientID string   `json:"patient_id"`
 	SessionID string   `json:"sid"`
+	AuthTime  int64    `json:"auth_time"`
 }
 
 type audience []string
@@ -73,6 +74,7 @@ const (
 	claimRoles
 	claimPatientID
 	claimSessionID
+	claimAuthTime
 )
 
 // decodeClaimsFast decodes s into w (which must be zero) and reports
@@ -151,6 +153,9 @@ func decodeClaimsFast(s string, w *wireClaims) bool {
 		case "sid":
 			bit = claimSessionID
 			w.SessionID, ok = d.plainString()
+		case "auth_time":
+			bit = claimAuthTime
+			w.AuthTime, ok = d.integer()
 		default:
 			return false
 		}

@@ -23,6 +23,10 @@ type Identity struct {
 	TokenID string
 	// ExpiresAt is when the access token expires.
 	ExpiresAt time.Time
+	// AuthTime is when the user last proved possession of a factor
+	// (password, second factor) in this session: the token's auth_time
+	// claim (RFC 9068 §2.2.1, OpenID Connect). See RequireRecentAuth.
+	AuthTime time.Time
 }
 
 // HasRole reports whether the identity holds role.

@@ -18,7 +18,15 @@
 //		Logger:        logger,
 //	})
 //
-//	mux.Handle("POST /auth", svc.TokenHandler())      // OAuth2 password and refresh_token grants
+//	// Revocation takes effect at once on every replica: LISTEN on its own
+//	// connection (not from the pool); stop it with svc.Close().
+//	err := svc.StartRevocationListener(ctx, func(ctx context.Context) (*pgx.Conn, error) {
+//		return pgx.Connect(ctx, url)
+//	})
+//	defer svc.Close()
+//
+//	mux.Handle("POST /auth", svc.TokenHandler())      // OAuth2 password, refresh_token and mfa-otp grants
+//	mux.Handle("POST /auth/mfa/associate", svc.MFAAssociateHandler())
 //	mux.Handle("POST /logout", svc.LogoutHandler())
 //	mux.Handle("GET /.well-known/jwks.json", svc.JWKSHandler())
 //	mux.Handle("/api/v1/", svc.Middleware(api))      // Bearer token or session cookies
@@ -38,6 +46,72 @@
 // The admin page uses svc.Users(): CreateUser, User, UserByUsername,
 // ListUsers, DisableUser, EnableUser, ResetPassword, ChangePassword,
 // SetRoles, and svc.RevokeSessions to log a user out everywhere.
+//
+// # Revocation
+//
+// Access tokens carry their session id (sid). Middleware, Authenticate and
+// VerifyContext check it, after the signature, against the replica's set
+// of sessions revoked within an access token's life: one map lookup, no
+// allocation. Every revocation (Logout, EndSession, RevokeSessions,
+// DisableUser, ResetPassword, ChangePassword, ResetMFA, refresh-token
+// reuse, session limits) sends NOTIFY on RevocationChannel in its own
+// transaction; StartRevocationListener follows it, reconnects with
+// back-off and reloads on (re)connection. While the listener has been
+// down longer than Config.RevocationMaxStale (5 s), each request's session
+// is read from the database, and refused if that read fails (fail
+// closed). RevocationListenerUp is for /readyz.
+//
+// # Second factor (TOTP, RFC 6238)
+//
+// Config.MFAPolicy (and TenantMFAPolicies per tenant) names the roles that
+// must use a second factor; svc.MFARequired(tenant, roles) tells the
+// server. A user with a confirmed TOTP is always asked for it. The token
+// endpoint follows Auth0's mfa-otp pattern:
+//
+//	POST /auth  username=ana&password=…
+//	→ 400 {"error":"mfa_required","mfa_token":"…","mfa_methods":["totp","recovery_code"],"expires_in":300}
+//	POST /auth  grant_type=urn:historia:params:oauth:grant-type:mfa-otp&mfa_token=…&otp=123456
+//	        (or &recovery_code=abcd-efgh-ijkl; Auth0's grant names are accepted too)
+//	→ 200 {"access_token",…}
+//
+// The mfa_token lives 5 minutes, is spent by its first use (right or
+// wrong: after a wrong code the client starts again with the password),
+// and is bound to the user and to the client (ClientKey of its address).
+// Wrong codes count toward the account's lock-out; a code is accepted once
+// per step (replay protection in the database). A user whose roles require
+// MFA but who has none gets "mfa_enrollment_required":true and
+// mfa_methods ["totp"]: POST mfa_token to MFAAssociateHandler for
+// {"secret","otpauth_uri"} (show the URI as a QR code), then the mfa-otp
+// grant with the first code; that answer also holds "recovery_codes" (10,
+// shown once, stored salted and hashed). A browser login page calls Login
+// and, on an *MFARequiredError, asks for the code and calls LoginMFA
+// (and MFAAssociate for an enrolment). From a session: EnrollTOTP then
+// ConfirmTOTP (returns the recovery codes); an admin's Store.ResetMFA
+// removes the factor and ends the user's sessions. Every step is a
+// security event (mfa.challenged, mfa.succeeded, mfa.failed,
+// mfa.enrolled, mfa.reset).
+//
+// # Re-authentication
+//
+// Access tokens carry auth_time, when the user last proved possession of
+// a factor in the session (login, second factor, Reauthenticate; not a
+// refresh). Before a sensitive action — password change or reset, role
+// change, MFA enrolment, break-the-glass — the server calls
+//
+//	if err := svc.RequireRecentAuth(id, 5*time.Minute); errors.Is(err, auth.ErrReauthRequired) {
+//		// ask for the password or a code, then:
+//		t, err := svc.Reauthenticate(ctx, id, secret, svc.ClientIP(r))
+//		svc.SetSessionCookies(w, t) // or hand t.AccessToken to an API client
+//	}
+//
+// # Throttling
+//
+// The login limiter keys a client by ClientKey: an IPv4 address, an IPv6
+// /64. RateLimiter evicts its least recently used key when full. Password
+// spraying (Config.SprayThreshold distinct usernames failing within
+// SprayWindow in a tenant, default 20 in 1 minute) raises one
+// login.spraying event per window across all replicas, calls
+// Config.OnSpraying, and counts in svc.SprayingAlerts() for /metrics.
 //
 // Input errors carry a stable code for front ends to translate: an
 // *InvalidError (ErrInvalid) and a *PasswordError (ErrWeakPassword) have a

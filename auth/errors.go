@@ -15,6 +15,19 @@ var (
 	// ErrTokenExpired is wrapped (together with ErrInvalidToken) when an
 	// otherwise valid access token has expired.
 	ErrTokenExpired = errors.New("auth: token expired")
+	// ErrSessionRevoked is wrapped (together with ErrInvalidToken) when an
+	// access token's session has ended: logout, disable, password change
+	// or reset, "log out everywhere", refresh-token reuse.
+	ErrSessionRevoked = errors.New("auth: session revoked")
+	// ErrMFARequired is matched by MFARequiredError: the password was
+	// right, a second factor is due.
+	ErrMFARequired = errors.New("auth: second factor required")
+	// ErrInvalidMFAToken is returned for an mfa_token that is malformed,
+	// unknown, spent, expired, or presented by another client.
+	ErrInvalidMFAToken = errors.New("auth: invalid mfa_token")
+	// ErrReauthRequired means the user must prove possession of a factor
+	// again (Reauthenticate) before a sensitive action.
+	ErrReauthRequired = errors.New("auth: re-authentication required")
 	// ErrInvalidRefreshToken is returned for a refresh token that is
 	// malformed, unknown, reused, revoked or past its session's limits.
 	ErrInvalidRefreshToken = errors.New("auth: invalid refresh token")

@@ -28,6 +28,17 @@ const (
 	EventUserDisabled    EventKind = "user.disabled"
 	EventUserEnabled     EventKind = "user.enabled"
 	EventRolesChanged    EventKind = "user.roles_changed"
+	// EventLoginSpraying: many distinct usernames failed to log in within
+	// a short window in one tenant (Config.SprayThreshold, SprayWindow).
+	EventLoginSpraying EventKind = "login.spraying"
+	// Second factor (TOTP) and re-authentication.
+	EventMFAChallenged EventKind = "mfa.challenged" // password right; the second step is due
+	EventMFASucceeded  EventKind = "mfa.succeeded"  // detail totp or recovery_code
+	EventMFAFailed     EventKind = "mfa.failed"     // detail: why
+	EventMFAEnrolled   EventKind = "mfa.enrolled"   // TOTP confirmed; recovery codes issued
+	EventMFAReset      EventKind = "mfa.reset"      // an admin removed the second factor
+	EventReauth        EventKind = "reauth.succeeded"
+	EventReauthFailed  EventKind = "reauth.failed"
 )
 
 // Event is one entry of a tenant's security log. It never holds a password

@@ -123,13 +123,20 @@ func (s *Service) Authenticate(w http.ResponseWriter, r *http.Request) (Identity
 		if err != nil {
 			return Identity{}, &bearerError{status: http.StatusUnauthorized, code: "invalid_token", desc: tokenErrorDesc(err), err: err}
 		}
-		return c.Identity(), nil
+		id := c.Identity()
+		if err := s.CheckSession(r.Context(), id); err != nil {
+			return Identity{}, &bearerError{status: http.StatusUnauthorized, code: "invalid_token", desc: tokenErrorDesc(err), err: err}
+		}
+		return id, nil
 	}
 	var verr error
 	if ck, err := r.Cookie(s.cfg.Cookies.Access); err == nil && ck.Value != "" {
 		c, err := s.issuer.Verify(ck.Value)
 		if err == nil {
-			return c.Identity(), nil
+			id := c.Identity()
+			if err = s.CheckSession(r.Context(), id); err == nil {
+				return id, nil
+			}
 		}
 		verr = err
 	}
@@ -151,6 +158,9 @@ func (s *Service) Authenticate(w http.ResponseWriter, r *http.Request) (Identity
 func tokenErrorDesc(err error) string {
 	if errors.Is(err, ErrTokenExpired) {
 		return "token expired"
+	}
+	if errors.Is(err, ErrSessionRevoked) {
+		return "session ended"
 	}
 	return "invalid token"
 }
@@ -188,15 +198,25 @@ func WriteBearerChallenge(w http.ResponseWriter, status int, code, description s
 const (
 	GrantPassword     = "password"
 	GrantRefreshToken = "refresh_token"
+	// GrantMFAOTP is the second step of a login answered mfa_required:
+	// mfa_token with otp, or with recovery_code.
+	GrantMFAOTP = "urn:historia:params:oauth:grant-type:mfa-otp"
+	// GrantAuth0MFAOTP and GrantAuth0MFARecoveryCode are Auth0's names of
+	// the same step, accepted so that clients written for Auth0 work.
+	GrantAuth0MFAOTP          = "http://auth0.com/oauth/grant-type/mfa-otp"
+	GrantAuth0MFARecoveryCode = "http://auth0.com/oauth/grant-type/mfa-recovery-code"
 )
 
 // TokenRequest is a parsed request to the token endpoint.
 type TokenRequest struct {
-	GrantType    string // GrantPassword or GrantRefreshToken
+	GrantType    string // GrantPassword, GrantRefreshToken or GrantMFAOTP (Auth0's names become GrantMFAOTP)
 	Username     string // password grant
 	Password     string // password grant
 	Tenant       string // password grant; empty for the default tenant
 	RefreshToken string // refresh_token grant
+	MFAToken     string // mfa-otp grant
+	OTP          string // mfa-otp grant: a TOTP code, or
+	RecoveryCode string // mfa-otp grant: a recovery code
 }
 
 // OAuthError is an RFC 6749 §5.2 error answer.
@@ -265,7 +285,8 @@ func parseTokenForm(body string) (TokenRequest, error) {
 	for _, f := range []struct {
 		name string
 		dst  *string
-	}{{"grant_type", &t.GrantType}, {"username", &t.Username}, {"password", &t.Password}, {"tenant", &t.Tenant}, {"refresh_token", &t.RefreshToken}} {
+	}{{"grant_type", &t.GrantType}, {"username", &t.Username}, {"password", &t.Password}, {"tenant", &t.Tenant}, {"refresh_token", &t.RefreshToken},
+		{"mfa_token", &t.MFAToken}, {"otp", &t.OTP}, {"recovery_code", &t.RecoveryCode}} {
 		if *f.dst, err = get(f.name); err != nil {
 			return TokenRequest{}, err
 		}
@@ -281,12 +302,23 @@ func parseTokenForm(body string) (TokenRequest, error) {
 		if len(t.Password) > 4*MaxPasswordLength || len(t.Username) > 4*maxUsernameLen || len(t.Tenant) > 4*maxTenantLen {
 			return TokenRequest{}, invalidRequest("parameter too long")
 		}
-		t.RefreshToken = ""
+		t.RefreshToken, t.MFAToken, t.OTP, t.RecoveryCode = "", "", "", ""
 	case GrantRefreshToken:
 		if t.RefreshToken == "" {
 			return TokenRequest{}, invalidRequest("refresh_token required")
 		}
-		t.Username, t.Password, t.Tenant = "", "", ""
+		t.Username, t.Password, t.Tenant, t.MFAToken, t.OTP, t.RecoveryCode = "", "", "", "", "", ""
+	case GrantMFAOTP, GrantAuth0MFAOTP, GrantAuth0MFARecoveryCode:
+		switch {
+		case t.GrantType == GrantAuth0MFAOTP && t.RecoveryCode != "", t.GrantType == GrantAuth0MFARecoveryCode && t.OTP != "":
+			return TokenRequest{}, invalidRequest("wrong code parameter for grant_type")
+		case t.MFAToken == "" || (t.OTP == "") == (t.RecoveryCode == ""):
+			return TokenRequest{}, invalidRequest("mfa_token and one of otp, recovery_code required")
+		case len(t.MFAToken) > 128 || len(t.OTP) > 16 || len(t.RecoveryCode) > 32:
+			return TokenRequest{}, invalidRequest("parameter too long")
+		}
+		t.GrantType = GrantMFAOTP
+		t.Username, t.Password, t.Tenant, t.RefreshToken = "", "", "", ""
 	default:
 		return TokenRequest{}, &OAuthError{Status: http.StatusBadRequest, Code: "unsupported_grant_type"}
 	}
@@ -308,8 +340,12 @@ func noStore(w http.ResponseWriter) {
 
 // TokenHandler serves the token endpoint, the original system's
 // "POST /auth": form fields username, password and tenant (or the
-// configured default tenant), grant_type "password" (the default) or
-// "refresh_token" with refresh_token. It answers
+// configured default tenant), grant_type "password" (the default),
+// "refresh_token" with refresh_token, or GrantMFAOTP (or Auth0's mfa-otp
+// and mfa-recovery-code names) with mfa_token and otp or recovery_code.
+// When the password is right but a second factor is due, it answers 400
+// with an MFARequiredAnswer ({"error":"mfa_required","mfa_token",
+// "mfa_methods",...}); see the package documentation for the flow. It answers
 // {"access_token", "token_type": "bearer", "expires_in", "refresh_token"}
 // — or, when Config.OnLogin is set, lets it answer (set cookies and
 // redirect a browser). Errors are RFC 6749 JSON: invalid_request,
@@ -335,9 +371,18 @@ func (s *Service) TokenHandler() http.Handler {
 			t, err = s.Login(r.Context(), req.Tenant, req.Username, req.Password, ip)
 		case GrantRefreshToken:
 			t, err = s.Refresh(r.Context(), req.RefreshToken, ip)
+		case GrantMFAOTP:
+			t, err = s.LoginMFA(r.Context(), req.MFAToken, req.OTP, req.RecoveryCode, ip)
 		}
+		var mfa *MFARequiredError
 		switch {
 		case err == nil:
+		case errors.As(err, &mfa):
+			writeMFARequired(w, mfa)
+			return
+		case errors.Is(err, ErrInvalidMFAToken):
+			WriteOAuthError(w, &OAuthError{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "invalid or expired mfa_token"})
+			return
 		case errors.Is(err, ErrRateLimited):
 			w.Header().Set("Retry-After", strconv.Itoa(int(DefaultRatePeriod/time.Second)))
 			WriteOAuthError(w, &OAuthError{Status: http.StatusTooManyRequests, Code: "temporarily_unavailable", Description: "too many attempts"})
@@ -360,6 +405,67 @@ func (s *Service) TokenHandler() http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(t)
+	})
+}
+
+// MFARequiredAnswer is the token endpoint's answer when a second factor
+// is due (status 400, like every RFC 6749 §5.2 error): the client sends
+// MFAToken back with grant_type GrantMFAOTP and otp or recovery_code.
+type MFARequiredAnswer struct {
+	Error       string   `json:"error"` // "mfa_required"
+	Description string   `json:"error_description"`
+	MFAToken    string   `json:"mfa_token"`
+	Methods     []string `json:"mfa_methods"`
+	// Enroll: the user has no second factor yet and must enrol: POST
+	// mfa_token to MFAAssociateHandler for the secret, then the mfa-otp
+	// grant with the first code.
+	Enroll    bool `json:"mfa_enrollment_required,omitempty"`
+	ExpiresIn int  `json:"expires_in"` // seconds
+}
+
+func writeMFARequired(w http.ResponseWriter, e *MFARequiredError) {
+	noStore(w)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	_ = json.NewEncoder(w).Encode(MFARequiredAnswer{Error: "mfa_required", Description: "second factor required",
+		MFAToken: e.Token, Methods: e.Methods, Enroll: e.Enroll, ExpiresIn: int(e.ExpiresIn / time.Second)})
+}
+
+// MFAAssociateHandler serves the enrolment step of a login answered
+// mfa_required with mfa_enrollment_required: POST, form field mfa_token;
+// it answers {"secret", "otpauth_uri"} (show the URI as a QR code) with
+// Cache-Control: no-store, or RFC 6749 errors (invalid_grant for a bad
+// mfa_token). The mfa_token stays valid for the mfa-otp grant.
+func (s *Service) MFAAssociateHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			WriteOAuthError(w, &OAuthError{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Description: "POST required"})
+			return
+		}
+		if r.URL.RawQuery != "" {
+			WriteOAuthError(w, invalidRequest("parameters belong in the body"))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil || len(r.PostForm["mfa_token"]) != 1 {
+			WriteOAuthError(w, invalidRequest("one mfa_token required"))
+			return
+		}
+		en, err := s.MFAAssociate(r.Context(), r.PostForm.Get("mfa_token"), s.cfg.ClientIP(r))
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrInvalidMFAToken), errors.Is(err, ErrConflict):
+			WriteOAuthError(w, &OAuthError{Status: http.StatusBadRequest, Code: "invalid_grant", Description: "invalid or expired mfa_token"})
+			return
+		default:
+			s.log.LogAttrs(r.Context(), slog.LevelError, "auth: mfa associate", slog.String("error", err.Error()))
+			WriteOAuthError(w, &OAuthError{Status: http.StatusInternalServerError, Code: "server_error"})
+			return
+		}
+		noStore(w)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]string{"secret": en.Secret, "otpauth_uri": en.URI})
 	})
 }
 

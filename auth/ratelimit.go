@@ -1,6 +1,9 @@
 package auth
 
 import (
+	"container/list"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -8,18 +11,37 @@ import (
 )
 
 // Limiter decides whether a client may make one more login attempt. The
-// key is the client's address. A server with several replicas may plug in a
-// shared implementation.
+// key is ClientKey of the client's address. A server with several
+// replicas may plug in a shared implementation.
 type Limiter interface {
 	Allow(key string) bool
+}
+
+// ClientKey is the rate-limiting key of a client address: an IPv4
+// address (also written IPv4-mapped in IPv6) as itself, an IPv6 address
+// as its /64 ("2001:db8:1:2::/64"), since one subscriber usually holds a
+// whole /64 and can use any address in it. Anything else is returned
+// unchanged.
+func ClientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.WithZone("").Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 // RateLimiter is an in-memory token-bucket Limiter: each key may make Burst
 // attempts at once, and regains Burst attempts per Period. Each key's
 // bucket is a golang.org/x/time/rate.Limiter driven by the RateLimiter's
-// clock. Its memory is bounded: past 100,000 keys it forgets the keys whose
-// bucket is full again (as if new), and if all are still draining, all of
-// them. It is safe for concurrent use.
+// clock. Its memory is bounded: with 100,000 keys it forgets the least
+// recently used key to make room for a new one, one at a time, so a flood
+// of new addresses never resets the buckets of the clients just seen. It is
+// safe for concurrent use.
 type RateLimiter struct {
 	limit   rate.Limit
 	burst   int
@@ -27,7 +49,13 @@ type RateLimiter struct {
 	clock   Clock
 
 	mu      sync.Mutex
-	buckets map[string]*rate.Limiter
+	buckets map[string]*list.Element // of *bucket
+	lru     list.List                // front: most recently used
+}
+
+type bucket struct {
+	key string
+	lim *rate.Limiter
 }
 
 // Default login rate limit: 10 attempts per client per minute.
@@ -47,7 +75,7 @@ func NewRateLimiter(burst int, period time.Duration, clock Clock) *RateLimiter {
 		period = DefaultRatePeriod
 	}
 	return &RateLimiter{limit: rate.Limit(float64(burst) / period.Seconds()), burst: burst, maxKeys: defaultMaxKeys,
-		clock: clockOr(clock), buckets: map[string]*rate.Limiter{}}
+		clock: clockOr(clock), buckets: map[string]*list.Element{}}
 }
 
 // Allow takes one attempt from key's bucket and reports whether there was
@@ -56,26 +84,24 @@ func (l *RateLimiter) Allow(key string) bool {
 	now := l.clock.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b, ok := l.buckets[key]
-	if !ok {
-		if len(l.buckets) >= l.maxKeys {
-			l.sweep(now)
+	el, ok := l.buckets[key]
+	if ok {
+		l.lru.MoveToFront(el)
+	} else {
+		for len(l.buckets) >= l.maxKeys {
+			old := l.lru.Back()
+			l.lru.Remove(old)
+			delete(l.buckets, old.Value.(*bucket).key)
 		}
-		b = rate.NewLimiter(l.limit, l.burst)
-		l.buckets[key] = b
+		el = l.lru.PushFront(&bucket{key: strings.Clone(key), lim: rate.NewLimiter(l.limit, l.burst)})
+		l.buckets[key] = el
 	}
-	return b.AllowN(now, 1)
+	return el.Value.(*bucket).lim.AllowN(now, 1)
 }
 
-// sweep forgets buckets that have refilled; if that frees nothing, it
-// forgets all (bounded memory over perfect accounting).
-func (l *RateLimiter) sweep(now time.Time) {
-	for k, b := range l.buckets {
-		if b.TokensAt(now) >= float64(l.burst) {
-			delete(l.buckets, k)
-		}
-	}
-	if len(l.buckets) >= l.maxKeys {
-		clear(l.buckets)
-	}
+// Len returns the number of keys tracked.
+func (l *RateLimiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
 }

@@ -62,35 +62,54 @@ func TestRateLimiterDefaults(t *testing.T) {
 	}
 }
 
-// TestRateLimiterTableIsBounded: the table never grows past maxKeys. A
-// full table forgets the keys whose bucket has refilled (they lose
-// nothing) and keeps a draining key's count; when every key is draining it
-// forgets all.
+// TestRateLimiterTableIsBounded: the table never grows past maxKeys; a
+// new key evicts the least recently used one only, so a draining key that
+// keeps trying keeps its count however many new keys arrive.
 func TestRateLimiterTableIsBounded(t *testing.T) {
 	clock := newFakeClock()
 	l := NewRateLimiter(2, time.Minute, clock)
 	l.maxKeys = 4
-	// A draining key, then keys that refill.
 	l.Allow("attacker")
 	l.Allow("attacker")
 	for i := range 3 {
 		l.Allow(fmt.Sprintf("idle-%d", i))
 	}
-	clock.Advance(40 * time.Second) // the idle keys (1 spent) are full again; the attacker has 1.33
-	l.Allow("new")
-	if got := len(l.buckets); got != 2 {
-		t.Fatalf("table has %d keys after a sweep, want the attacker and the new key", got)
+	l.Allow("new") // evicts "attacker", the least recently used
+	if got := l.Len(); got != 4 {
+		t.Fatalf("table has %d keys, want 4", got)
 	}
-	if !l.Allow("attacker") || l.Allow("attacker") {
-		t.Fatal("the sweep lost the draining key's count")
+	if !l.Allow("attacker") { // a fresh bucket
+		t.Fatal("evicted key not started afresh")
 	}
-	// Every key draining: the table is cleared rather than grown.
-	for i := range 10 {
-		key := fmt.Sprintf("busy-%d", i)
-		l.Allow(key)
-		l.Allow(key)
-		if len(l.buckets) > l.maxKeys {
-			t.Fatalf("table grew to %d keys, bound %d", len(l.buckets), l.maxKeys)
+	// A flood of new keys, the attacker trying between them: its count
+	// survives, and the table stays bounded.
+	for i := range 100 {
+		l.Allow(fmt.Sprintf("flood-%d", i))
+		if i == 0 {
+			l.Allow("attacker") // spends its second attempt
+		} else if l.Allow("attacker") {
+			t.Fatalf("after %d new keys the attacker's spent bucket was forgotten", i)
+		}
+		if l.Len() > l.maxKeys {
+			t.Fatalf("table grew to %d keys, bound %d", l.Len(), l.maxKeys)
+		}
+	}
+}
+
+// TestClientKey: IPv4 by address, IPv6 by its /64.
+func TestClientKey(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"192.0.2.7", "192.0.2.7"},
+		{"::ffff:192.0.2.7", "192.0.2.7"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:3::1", "2001:db8:1:3::/64"},
+		{"fe80::1%eth0", "fe80::/64"},
+		{"not an address", "not an address"},
+		{"", ""},
+	} {
+		if got := ClientKey(tc.in); got != tc.want {
+			t.Errorf("ClientKey(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

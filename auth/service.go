@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -76,6 +77,31 @@ type Config struct {
 	// OnUnauthorized, when set, answers requests the middleware refuses
 	// (e.g. a redirect to /login for browsers) instead of the RFC 6750 401.
 	OnUnauthorized func(w http.ResponseWriter, r *http.Request, err error)
+	// SprayThreshold distinct usernames failing to log in within
+	// SprayWindow in one tenant raise a login.spraying event, once per
+	// window (DefaultSprayThreshold, DefaultSprayWindow).
+	SprayThreshold int
+	// SprayWindow is the window of SprayThreshold (DefaultSprayWindow).
+	SprayWindow time.Duration
+	// OnSpraying, when set, is called (after the commit) each time this
+	// replica raises a login.spraying event, with the tenant and the
+	// number of distinct usernames that failed within the window: a hook
+	// for an alert or a metric (see also Service.SprayingAlerts).
+	OnSpraying func(tenant string, usernames int)
+	// MFAPolicy says which roles must use a second factor, in every
+	// tenant without an entry in TenantMFAPolicies.
+	MFAPolicy MFAPolicy
+	// TenantMFAPolicies overrides MFAPolicy per tenant.
+	TenantMFAPolicies map[string]MFAPolicy
+	// MFAIssuer is the issuer shown by authenticator apps (the otpauth
+	// URI's); default Issuer.
+	MFAIssuer string
+	// MFATokenTTL is the life of an mfa_token (DefaultMFATokenTTL).
+	MFATokenTTL time.Duration
+	// RevocationMaxStale: while the revocation listener has been
+	// disconnected for longer than this, every request's session is
+	// checked in the database (DefaultRevocationMaxStale).
+	RevocationMaxStale time.Duration
 	// OnLogin, when set, is called by TokenHandler after a successful grant
 	// instead of writing the JSON answer; it may set cookies
 	// (SetSessionCookies) and redirect.
@@ -93,6 +119,8 @@ type Service struct {
 	clock  Clock
 	log    *slog.Logger
 	dummy  string // hash checked for unknown users, so they cost the same
+	rev    revocations
+	sprays atomic.Uint64 // login.spraying alerts raised by this replica
 }
 
 // NewService returns a service over db (migrated by Migrate) signing with
@@ -116,6 +144,15 @@ func NewService(db DB, keys *KeySet, cfg Config) (*Service, error) {
 	def(&c.RefreshGrace, DefaultRefreshGrace)
 	def(&c.LockBase, DefaultLockBase)
 	def(&c.LockMax, DefaultLockMax)
+	def(&c.RevocationMaxStale, DefaultRevocationMaxStale)
+	def(&c.SprayWindow, DefaultSprayWindow)
+	def(&c.MFATokenTTL, DefaultMFATokenTTL)
+	if c.MFAIssuer == "" {
+		c.MFAIssuer = c.Issuer
+	}
+	if c.SprayThreshold <= 0 {
+		c.SprayThreshold = DefaultSprayThreshold
+	}
 	if c.MaxFailures <= 0 {
 		c.MaxFailures = DefaultMaxFailures
 	}
@@ -137,8 +174,10 @@ func NewService(db DB, keys *KeySet, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{db: db, cfg: c, issuer: iss, hasher: c.Hasher, clock: c.Clock, log: c.Logger, dummy: dummy,
-		store: NewStore(db, StoreConfig{Hasher: c.Hasher, Clock: c.Clock, Logger: c.Logger})}, nil
+	s := &Service{db: db, cfg: c, issuer: iss, hasher: c.Hasher, clock: c.Clock, log: c.Logger, dummy: dummy,
+		store: NewStore(db, StoreConfig{Hasher: c.Hasher, Clock: c.Clock, Logger: c.Logger})}
+	s.store.onRevoked = s.revoked
+	return s, nil
 }
 
 // Users returns the user store sharing the service's hasher, clock and
@@ -148,8 +187,11 @@ func (s *Service) Users() *Store { return s.store }
 // Issuer returns the access-token issuer.
 func (s *Service) Issuer() *Issuer { return s.issuer }
 
-// Verify checks an access token (see Issuer.Verify).
-func (s *Service) Verify(token string) (*Claims, error) { return s.issuer.Verify(token) }
+// Verify checks an access token (see Issuer.Verify) and its session
+// (CheckSession): VerifyContext with context.Background().
+func (s *Service) Verify(token string) (*Claims, error) {
+	return s.VerifyContext(context.Background(), token)
+}
 
 // Tokens is the result of a login or refresh. Its JSON form is the OAuth 2
 // token response.
@@ -168,6 +210,9 @@ type Tokens struct {
 	SessionExpiresAt time.Time `json:"-"`
 	// Identity is the principal the tokens stand for.
 	Identity Identity `json:"-"`
+	// RecoveryCodes are set once, by the login that confirmed a TOTP
+	// enrolment: show them to the user, they are not kept in clear.
+	RecoveryCodes []string `json:"recovery_codes,omitempty"`
 }
 
 // loginRow is what login reads of a user.
@@ -201,7 +246,7 @@ func (s *Service) Login(ctx context.Context, tenant, username, password, clientI
 	if tenant == "" {
 		tenant = s.cfg.DefaultTenant
 	}
-	if !s.cfg.Limiter.Allow(clientIP) {
+	if !s.cfg.Limiter.Allow(ClientKey(clientIP)) {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "auth: login rate limited", slog.String("client_ip", clientIP))
 		return Tokens{}, ErrRateLimited
 	}
@@ -256,8 +301,15 @@ func (s *Service) Login(ctx context.Context, tenant, username, password, clientI
 		if err := appendEvent(ctx, tx, &ev); err != nil {
 			return Tokens{}, err
 		}
+		spray, err := s.detectSpraying(ctx, tx, ev.Tenant, now, clientIP)
+		if err != nil {
+			return Tokens{}, err
+		}
 		if err := tx.Commit(ctx); err != nil {
 			return Tokens{}, fmt.Errorf("auth: login: %w", err)
+		}
+		if spray > 0 {
+			s.raisedSpraying(ctx, ev.Tenant, spray)
 		}
 		attrs := []slog.Attr{slog.String("tenant", tenant), slog.String("client_ip", clientIP), slog.String("reason", detail)}
 		if user != nil {
@@ -287,32 +339,58 @@ func (s *Service) Login(ctx context.Context, tenant, username, password, clientI
 	case now.Before(cur.LockedUntil):
 		return fail("locked", &cur)
 	case !ok || curHash != row.hash:
-		failures := cur.FailedAttempts + 1
-		var locked *time.Time
-		if failures >= s.cfg.MaxFailures {
-			t := now.Add(s.lockFor(failures))
-			locked = &t
-			if err := appendEvent(ctx, tx, &Event{Tenant: tenant, Time: now, Kind: EventAccountLocked, UserID: cur.ID,
-				Username: username, ClientIP: clientIP, Detail: fmt.Sprintf("failures=%d until=%s", failures, t.Format(time.RFC3339))}); err != nil {
-				return Tokens{}, err
-			}
-			s.log.LogAttrs(ctx, slog.LevelWarn, "auth: account locked", slog.String("tenant", tenant),
-				slog.String("user_id", cur.ID), slog.Int("failures", failures), slog.Time("until", t))
-		}
-		if _, err := tx.Exec(ctx, `UPDATE users SET failed_attempts = $2, locked_until = coalesce($3, locked_until) WHERE id = $1`,
-			cur.ID, failures, locked); err != nil {
-			return Tokens{}, fmt.Errorf("auth: login: %w", err)
+		if err := s.recordFailure(ctx, tx, cur, tenant, clientIP, now); err != nil {
+			return Tokens{}, err
 		}
 		return fail("bad_password", &cur)
 	}
 
-	// Success.
+	// The password is right.
 	newHash := ""
 	if rehash {
 		if h, err := s.hasher.Hash(password); err == nil {
 			newHash = h
 		}
 	}
+	// A second factor is due when the user has one, or must have one.
+	enrolled, err := totpConfirmed(ctx, tx, cur.ID)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if enrolled || s.MFARequired(tenant, cur.Roles) {
+		return s.challengeMFA(ctx, tx, cur, newHash, !enrolled, clientIP, now)
+	}
+	return s.openSession(ctx, tx, cur, newHash, "", clientIP, now)
+}
+
+// recordFailure counts a failed proof (password or second factor) on the
+// locked user row cur, locking the account with back-off from
+// Config.MaxFailures on.
+func (s *Service) recordFailure(ctx context.Context, tx pgx.Tx, cur User, tenant, clientIP string, now time.Time) error {
+	failures := cur.FailedAttempts + 1
+	var locked *time.Time
+	if failures >= s.cfg.MaxFailures {
+		t := now.Add(s.lockFor(failures))
+		locked = &t
+		if err := appendEvent(ctx, tx, &Event{Tenant: tenant, Time: now, Kind: EventAccountLocked, UserID: cur.ID,
+			Username: cur.Username, ClientIP: clientIP, Detail: fmt.Sprintf("failures=%d until=%s", failures, t.Format(time.RFC3339))}); err != nil {
+			return err
+		}
+		s.log.LogAttrs(ctx, slog.LevelWarn, "auth: account locked", slog.String("tenant", tenant),
+			slog.String("user_id", cur.ID), slog.Int("failures", failures), slog.Time("until", t))
+	}
+	if _, err := tx.Exec(ctx, `UPDATE users SET failed_attempts = $2, locked_until = coalesce($3, locked_until) WHERE id = $1`,
+		cur.ID, failures, locked); err != nil {
+		return fmt.Errorf("auth: login: %w", err)
+	}
+	return nil
+}
+
+// openSession completes a login inside tx (cur's row locked): it resets
+// the failure count, stores newHash when not empty, opens a session whose
+// auth_time is now, records login.succeeded (with detail) and commits.
+func (s *Service) openSession(ctx context.Context, tx pgx.Tx, cur User, newHash, detail, clientIP string, now time.Time) (Tokens, error) {
+	tenant := cur.Tenant
 	if _, err := tx.Exec(ctx, `UPDATE users SET failed_attempts = 0, locked_until = NULL, last_login_at = $2,
 		password_hash = CASE WHEN $3 = '' THEN password_hash ELSE $3 END WHERE id = $1`, cur.ID, now, newHash); err != nil {
 		return Tokens{}, fmt.Errorf("auth: login: %w", err)
@@ -326,23 +404,22 @@ func (s *Service) Login(ctx context.Context, tenant, username, password, clientI
 		return Tokens{}, err
 	}
 	expires := now.Add(s.cfg.SessionLimit)
-	if _, err := tx.Exec(ctx, `INSERT INTO auth_sessions (id, tenant_id, user_id, created_at, expires_at, last_used_at)
-		VALUES ($1, $2, $3, $4, $5, $4)`, sid, tenant, cur.ID, now, expires); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO auth_sessions (id, tenant_id, user_id, created_at, expires_at, last_used_at, auth_time)
+		VALUES ($1, $2, $3, $4, $5, $4, $4)`, sid, tenant, cur.ID, now, expires); err != nil {
 		return Tokens{}, fmt.Errorf("auth: login: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (session_id, token_hash, generation, created_at) VALUES ($1, $2, 0, $3)`,
 		sid, tokHash, now); err != nil {
 		return Tokens{}, fmt.Errorf("auth: login: %w", err)
 	}
-	detail := ""
 	if newHash != "" {
-		detail = "rehashed"
+		detail = strings.TrimSpace(detail + " rehashed")
 	}
 	if err := appendEvent(ctx, tx, &Event{Tenant: tenant, Time: now, Kind: EventLoginSucceeded, UserID: cur.ID,
-		Username: username, SessionID: sid.String(), ClientIP: clientIP, Detail: detail}); err != nil {
+		Username: cur.Username, SessionID: sid.String(), ClientIP: clientIP, Detail: detail}); err != nil {
 		return Tokens{}, err
 	}
-	id := Identity{UserID: cur.ID, Tenant: tenant, Roles: cur.Roles, PatientID: cur.PatientID, SessionID: sid.String()}
+	id := Identity{UserID: cur.ID, Tenant: tenant, Roles: cur.Roles, PatientID: cur.PatientID, SessionID: sid.String(), AuthTime: now}
 	t, err := s.tokens(id, refresh, expires)
 	if err != nil {
 		return Tokens{}, err
@@ -361,6 +438,9 @@ func (s *Service) tokens(id Identity, refresh string, sessionExpires time.Time) 
 		return Tokens{}, err
 	}
 	id.TokenID, id.ExpiresAt = c.ID, c.ExpiresAt.Time
+	if c.AuthTime != nil {
+		id.AuthTime = c.AuthTime.Time
+	}
 	return Tokens{AccessToken: at, TokenType: "bearer", ExpiresIn: int(s.cfg.AccessTTL / time.Second), RefreshToken: refresh,
 		AccessExpiresAt: c.ExpiresAt.Time, SessionExpiresAt: sessionExpires, Identity: id}, nil
 }
@@ -400,6 +480,7 @@ func parseRefreshToken(tok string) (uuid.UUID, []byte, bool) {
 type sessionRow struct {
 	tenant, userID    string
 	expires, lastUsed time.Time
+	authTime          time.Time
 	generation        int
 	revoked           bool
 	tokGeneration     int
@@ -410,8 +491,8 @@ type sessionRow struct {
 func lockSession(ctx context.Context, tx pgx.Tx, sid uuid.UUID, hash []byte) (sessionRow, error) {
 	var r sessionRow
 	var revokedAt *time.Time
-	err := tx.QueryRow(ctx, `SELECT tenant_id, user_id::text, expires_at, last_used_at, generation, revoked_at
-		FROM auth_sessions WHERE id = $1 FOR UPDATE`, sid).Scan(&r.tenant, &r.userID, &r.expires, &r.lastUsed, &r.generation, &revokedAt)
+	err := tx.QueryRow(ctx, `SELECT tenant_id, user_id::text, expires_at, last_used_at, coalesce(auth_time, created_at), generation, revoked_at
+		FROM auth_sessions WHERE id = $1 FOR UPDATE`, sid).Scan(&r.tenant, &r.userID, &r.expires, &r.lastUsed, &r.authTime, &r.generation, &revokedAt)
 	if err == nil {
 		r.revoked = revokedAt != nil
 		err = tx.QueryRow(ctx, `SELECT generation, used_at FROM refresh_tokens WHERE session_id = $1 AND token_hash = $2`,
@@ -426,9 +507,15 @@ func lockSession(ctx context.Context, tx pgx.Tx, sid uuid.UUID, hash []byte) (se
 	return r, nil
 }
 
+// revokeSession ends session sid inside tx and announces it on
+// RevocationChannel (delivered at commit).
 func revokeSession(ctx context.Context, tx pgx.Tx, sid uuid.UUID, now time.Time, reason string) error {
-	if _, err := tx.Exec(ctx, `UPDATE auth_sessions SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL`,
-		sid, now, reason); err != nil {
+	rows, err := tx.Query(ctx, `WITH r AS (UPDATE auth_sessions SET revoked_at = $2, revoked_reason = $3
+		WHERE id = $1 AND revoked_at IS NULL RETURNING id)`+notifyRevoked, sid, now, reason)
+	if err == nil {
+		_, err = collectIDs(rows)
+	}
+	if err != nil {
 		return fmt.Errorf("auth: revoke session: %w", err)
 	}
 	return nil
@@ -462,6 +549,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientIP string) (T
 		if err := tx.Commit(ctx); err != nil {
 			return Tokens{}, fmt.Errorf("auth: refresh: %w", err)
 		}
+		s.revoked([]string{sid.String()})
 		s.log.LogAttrs(ctx, slog.LevelInfo, "auth: session ended", slog.String("tenant", r.tenant), slog.String("user_id", r.userID),
 			slog.String("session_id", sid.String()), slog.String("reason", reason))
 		return Tokens{}, ErrInvalidRefreshToken
@@ -500,7 +588,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientIP string) (T
 	if UserStatus(state) != StatusActive {
 		return end("disabled")
 	}
-	id := Identity{UserID: r.userID, Tenant: r.tenant, Roles: roles, PatientID: patient, SessionID: sid.String()}
+	id := Identity{UserID: r.userID, Tenant: r.tenant, Roles: roles, PatientID: patient, SessionID: sid.String(), AuthTime: r.authTime}
 	newTok := ""
 	if !graceOnly {
 		var newHash []byte
@@ -531,8 +619,9 @@ func (s *Service) Refresh(ctx context.Context, refreshToken, clientIP string) (T
 // Logout ends the session the refresh token belongs to (any token of the
 // session, spent or not, will do) and records a logout event. Logging out
 // of an ended session is not an error; a token matching no session is
-// ErrInvalidRefreshToken. Access tokens already issued stay valid until
-// they expire (minutes).
+// ErrInvalidRefreshToken. The session's access tokens are refused from
+// the next request on (CheckSession), on every replica that runs the
+// revocation listener.
 func (s *Service) Logout(ctx context.Context, refreshToken, clientIP string) error {
 	sid, hash, ok := parseRefreshToken(refreshToken)
 	if !ok {
@@ -565,6 +654,7 @@ func (s *Service) endSession(ctx context.Context, tx pgx.Tx, sid uuid.UUID, tena
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("auth: logout: %w", err)
 	}
+	s.revoked([]string{sid.String()})
 	s.log.LogAttrs(ctx, slog.LevelInfo, "auth: logout", slog.String("tenant", tenant), slog.String("user_id", userID),
 		slog.String("session_id", sid.String()))
 	return nil
@@ -600,11 +690,11 @@ func (s *Service) EndSession(ctx context.Context, id Identity, clientIP string) 
 // ErrNotFound for an unknown user.
 func (s *Service) RevokeSessions(ctx context.Context, tenant, userID string) (int64, error) {
 	var n int64
-	err := s.store.update(ctx, "revoke sessions", tenant, userID, Event{Kind: EventSessionsRevoked},
-		func(tx pgx.Tx, u User, _ string, now time.Time) error {
-			var err error
-			n, err = revokeUserSessions(ctx, tx, u.ID, now, "revoked")
-			return err
+	err := s.store.updateRevoking(ctx, "revoke sessions", tenant, userID, Event{Kind: EventSessionsRevoked},
+		func(tx pgx.Tx, u User, _ string, now time.Time) ([]string, error) {
+			sids, err := revokeUserSessions(ctx, tx, u.ID, now, "revoked")
+			n = int64(len(sids))
+			return sids, err
 		})
 	return n, err
 }

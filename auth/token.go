@@ -39,6 +39,9 @@ type Claims struct {
 	PatientID string `json:"patient_id,omitempty"`
 	// SessionID names the login session the token was issued in.
 	SessionID string `json:"sid,omitempty"`
+	// AuthTime is when the user last proved possession of a factor in
+	// the session (RFC 9068 §2.2.1 auth_time).
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
 }
 
 // Validate applies Verify's rule on required claims (sub, tenant, jti,
@@ -57,6 +60,9 @@ func (c *Claims) Identity() Identity {
 		SessionID: c.SessionID, TokenID: c.ID}
 	if c.ExpiresAt != nil {
 		id.ExpiresAt = c.ExpiresAt.Time
+	}
+	if c.AuthTime != nil {
+		id.AuthTime = c.AuthTime.Time
 	}
 	return id
 }
@@ -148,6 +154,9 @@ func (i *Issuer) Issue(id Identity) (string, *Claims, error) {
 		PatientID: id.PatientID,
 		SessionID: id.SessionID,
 	}
+	if !id.AuthTime.IsZero() {
+		c.AuthTime = jwt.NewNumericDate(id.AuthTime.Truncate(time.Second))
+	}
 	payload, err := json.Marshal(c)
 	if err != nil {
 		return "", nil, fmt.Errorf("auth: sign token: %w", err)
@@ -185,8 +194,8 @@ var (
 // verified holds the Claims Verify returns together with the values its
 // pointers refer to, so that they take one allocation.
 type verified struct {
-	c             Claims
-	exp, iat, nbf jwt.NumericDate
+	c                       Claims
+	exp, iat, nbf, authTime jwt.NumericDate
 }
 
 // Verify checks an access token and returns its claims. Every refusal wraps
@@ -272,6 +281,10 @@ func (i *Issuer) Verify(token string) (*Claims, error) {
 	if w.Nbf != 0 {
 		v.nbf = jwt.NumericDate{Time: time.Unix(w.Nbf, 0)}
 		v.c.NotBefore = &v.nbf
+	}
+	if w.AuthTime != 0 {
+		v.authTime = jwt.NumericDate{Time: time.Unix(w.AuthTime, 0)}
+		v.c.AuthTime = &v.authTime
 	}
 	return &v.c, nil
 }

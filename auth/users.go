@@ -68,6 +68,9 @@ type Store struct {
 	hasher Hasher
 	clock  Clock
 	log    *slog.Logger
+	// onRevoked, set by Service, learns the sessions a change revoked
+	// once it committed.
+	onRevoked func([]string)
 }
 
 // NewStore returns a store over db, whose schema Migrate has prepared.
@@ -277,6 +280,14 @@ func (s *Store) ListUsers(ctx context.Context, tenant string) ([]User, error) {
 // update runs fn on the locked row of user id in tenant inside a
 // transaction, then records ev (its tenant, user and time filled in).
 func (s *Store) update(ctx context.Context, op, tenant, id string, ev Event, fn func(tx pgx.Tx, u User, hash string, now time.Time) error) error {
+	return s.updateRevoking(ctx, op, tenant, id, ev, func(tx pgx.Tx, u User, hash string, now time.Time) ([]string, error) {
+		return nil, fn(tx, u, hash, now)
+	})
+}
+
+// updateRevoking is update for changes that revoke sessions: fn returns
+// their ids, handed to onRevoked after the commit.
+func (s *Store) updateRevoking(ctx context.Context, op, tenant, id string, ev Event, fn func(tx pgx.Tx, u User, hash string, now time.Time) ([]string, error)) error {
 	uid, err := parseID(id)
 	if err != nil {
 		return err
@@ -295,7 +306,8 @@ func (s *Store) update(ctx context.Context, op, tenant, id string, ev Event, fn 
 		return fmt.Errorf("auth: %s: %w", op, err)
 	}
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
-	if err := fn(tx, u, hash, now); err != nil {
+	sids, err := fn(tx, u, hash, now)
+	if err != nil {
 		return err
 	}
 	ev.Tenant, ev.UserID, ev.Time = tenant, u.ID, now
@@ -306,28 +318,37 @@ func (s *Store) update(ctx context.Context, op, tenant, id string, ev Event, fn 
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("auth: %s: %w", op, err)
 	}
+	if len(sids) > 0 && s.onRevoked != nil {
+		s.onRevoked(sids)
+	}
 	s.log.LogAttrs(ctx, slog.LevelInfo, "auth: "+op, slog.String("tenant", tenant), slog.String("user_id", u.ID))
 	return nil
 }
 
-func revokeUserSessions(ctx context.Context, tx pgx.Tx, userID string, now time.Time, reason string) (int64, error) {
-	tag, err := tx.Exec(ctx, `UPDATE auth_sessions SET revoked_at = $2, revoked_reason = $3
-		WHERE user_id = $1 AND revoked_at IS NULL`, userID, now, reason)
+// revokeUserSessions ends every live session of a user inside tx,
+// announces each on RevocationChannel (delivered at commit), and returns
+// their ids. The caller passes them to Store.revokedAfterCommit.
+func revokeUserSessions(ctx context.Context, tx pgx.Tx, userID string, now time.Time, reason string) ([]string, error) {
+	rows, err := tx.Query(ctx, `WITH r AS (UPDATE auth_sessions SET revoked_at = $2, revoked_reason = $3
+		WHERE user_id = $1 AND revoked_at IS NULL RETURNING id)`+notifyRevoked, userID, now, reason)
 	if err != nil {
-		return 0, fmt.Errorf("auth: revoke sessions: %w", err)
+		return nil, fmt.Errorf("auth: revoke sessions: %w", err)
 	}
-	return tag.RowsAffected(), nil
+	ids, err := collectIDs(rows)
+	if err != nil {
+		return nil, fmt.Errorf("auth: revoke sessions: %w", err)
+	}
+	return ids, nil
 }
 
 // DisableUser stops the user from logging in and revokes all their
 // sessions. It returns ErrNotFound for an unknown user.
 func (s *Store) DisableUser(ctx context.Context, tenant, id string) error {
-	return s.update(ctx, "disable user", tenant, id, Event{Kind: EventUserDisabled}, func(tx pgx.Tx, u User, _ string, now time.Time) error {
+	return s.updateRevoking(ctx, "disable user", tenant, id, Event{Kind: EventUserDisabled}, func(tx pgx.Tx, u User, _ string, now time.Time) ([]string, error) {
 		if _, err := tx.Exec(ctx, `UPDATE users SET status = 'disabled', updated_at = $2 WHERE id = $1`, u.ID, now); err != nil {
-			return fmt.Errorf("auth: disable user: %w", err)
+			return nil, fmt.Errorf("auth: disable user: %w", err)
 		}
-		_, err := revokeUserSessions(ctx, tx, u.ID, now, "disabled")
-		return err
+		return revokeUserSessions(ctx, tx, u.ID, now, "disabled")
 	})
 }
 
@@ -362,28 +383,27 @@ func (s *Store) SetRoles(ctx context.Context, tenant, id string, roles []string)
 		})
 }
 
-func (s *Store) setPassword(ctx context.Context, tx pgx.Tx, u User, password string, now time.Time) error {
+func (s *Store) setPassword(ctx context.Context, tx pgx.Tx, u User, password string, now time.Time) ([]string, error) {
 	if err := CheckPassword(password, u.Username, u.Tenant); err != nil {
-		return err
+		return nil, err
 	}
 	hash, err := s.hasher.Hash(password)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3,
 		failed_attempts = 0, locked_until = NULL WHERE id = $1`, u.ID, hash, now); err != nil {
-		return fmt.Errorf("auth: set password: %w", err)
+		return nil, fmt.Errorf("auth: set password: %w", err)
 	}
-	_, err = revokeUserSessions(ctx, tx, u.ID, now, "password")
-	return err
+	return revokeUserSessions(ctx, tx, u.ID, now, "password")
 }
 
 // ResetPassword sets a new password chosen by an administrator, unlocks the
 // account and revokes all the user's sessions. It returns a *PasswordError
 // or ErrNotFound.
 func (s *Store) ResetPassword(ctx context.Context, tenant, id, password string) error {
-	return s.update(ctx, "reset password", tenant, id, Event{Kind: EventPasswordChanged, Detail: "reset"},
-		func(tx pgx.Tx, u User, _ string, now time.Time) error {
+	return s.updateRevoking(ctx, "reset password", tenant, id, Event{Kind: EventPasswordChanged, Detail: "reset"},
+		func(tx pgx.Tx, u User, _ string, now time.Time) ([]string, error) {
 			return s.setPassword(ctx, tx, u, password, now)
 		})
 }
@@ -393,11 +413,11 @@ func (s *Store) ResetPassword(ctx context.Context, tenant, id, password string) 
 // It returns ErrInvalidCredentials for a wrong current password, a
 // *PasswordError or ErrNotFound.
 func (s *Store) ChangePassword(ctx context.Context, tenant, id, current, password string) error {
-	return s.update(ctx, "change password", tenant, id, Event{Kind: EventPasswordChanged, Detail: "self"},
-		func(tx pgx.Tx, u User, hash string, now time.Time) error {
+	return s.updateRevoking(ctx, "change password", tenant, id, Event{Kind: EventPasswordChanged, Detail: "self"},
+		func(tx pgx.Tx, u User, hash string, now time.Time) ([]string, error) {
 			ok, _, err := s.hasher.Verify(current, hash)
 			if err != nil || !ok {
-				return ErrInvalidCredentials
+				return nil, ErrInvalidCredentials
 			}
 			return s.setPassword(ctx, tx, u, password, now)
 		})

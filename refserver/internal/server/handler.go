@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/historiaehr/historia/auth"
@@ -76,6 +77,15 @@ func Handler(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, keys *au
 		DefaultTenant: tenant, Logger: log, Limiter: cfg.LoginLimiter, Clock: cfg.Clock})
 	if err != nil {
 		return nil, err
+	}
+	// Logout, disable, password resets and "revoke all" take effect on
+	// the next request, on every replica: the revocation set follows
+	// PostgreSQL's notifications on a connection of its own, for as long
+	// as ctx lives.
+	if err := svc.StartRevocationListener(ctx, func(ctx context.Context) (*pgx.Conn, error) {
+		return pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	}); err != nil {
+		return nil, fmt.Errorf("revocation listener: %w", err)
 	}
 	engine := rbac.Default()
 	a := app.New(app.Config{Auth: svc, Records: ehr.NewRepository(pool, ehr.WithAuthorizer(engine)), DB: pool, Policy: engine, Logger: log})

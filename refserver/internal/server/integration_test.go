@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/historiaehr/historia/auth"
 	"github.com/historiaehr/historia/citus"
 	"github.com/historiaehr/historia/ehr/ehrtest"
 	"github.com/historiaehr/historia/internal/citustest"
@@ -76,6 +77,8 @@ type fixture struct {
 	a, b     demo.Result
 	patientB string // a second patient of tenant A
 	pool     *pgxpool.Pool
+	keys     *auth.KeySet // the signing keys, for another replica
+	cfg      Config
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -86,7 +89,7 @@ func newFixture(t *testing.T) *fixture {
 // newFixtureWith is newFixture with the server's Config adjusted by fn.
 func newFixtureWith(t *testing.T, fn func(*Config)) *fixture {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context() // ends the revocation listener with the test
 	pool := testDB(t)
 	logs := &syncbuf.Buffer{}
 	log := slog.New(web.NewLogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -121,7 +124,7 @@ func newFixtureWith(t *testing.T, fn func(*Config)) *fixture {
 			t.Errorf("reading the names of a page failed: %s", logs.String())
 		}
 	})
-	return &fixture{h: h, logs: logs, a: a, b: b, patientB: other, pool: pool}
+	return &fixture{h: h, logs: logs, a: a, b: b, patientB: other, pool: pool, keys: keys, cfg: cfg}
 }
 
 func (f *fixture) serve(r *http.Request) *http.Response {

@@ -54,7 +54,7 @@ func (t *tripTracer) reset() { t.mu.Lock(); t.trips, t.sql = 0, nil; t.mu.Unlock
 // is read once per server. It no longer reads the user, the tenant and
 // the whole practitioner list on every page, nor each author apart.
 func TestChartPageRoundTrips(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	url := ehrtest.NewURL(t)
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
