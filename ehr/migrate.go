@@ -156,8 +156,11 @@ func dbErrorVerbose(err error) error {
 // CheckSchema reports whether the database's schema is the one this code
 // needs: nil when current, an error wrapping ErrSchemaOutdated when
 // migrations are pending, ErrSchemaTooNew when the database is newer. A
-// server's readiness probe calls it.
-func CheckSchema(ctx context.Context, db DB) error {
+// server's readiness probe calls it. It needs only QueryRow: a pool, a
+// connection or a transaction all fit.
+func CheckSchema(ctx context.Context, db interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}) error {
 	var v int
 	if err := db.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM ehr_schema_migrations`).Scan(&v); err != nil {
 		return fmt.Errorf("ehr: check schema: %w: %w", ErrSchemaOutdated, dbError("check schema", err))

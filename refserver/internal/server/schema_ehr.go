@@ -16,9 +16,5 @@ func ehrPlan() citus.Plan { return ehr.DistributionPlan() }
 func ehrSchemaCurrent(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }) error {
-	db, ok := q.(ehr.DB)
-	if !ok {
-		return nil
-	}
-	return ehr.CheckSchema(ctx, db)
+	return ehr.CheckSchema(ctx, q)
 }
