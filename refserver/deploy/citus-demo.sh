@@ -107,11 +107,12 @@ base_url() {
 }
 
 # add_paciente registers a demo patient through the API (as the
-# admisionista) and gives it the "paciente" login.
+# admisionista), who issues its portal activation code; the patient's
+# "paciente" login is made by activating it (POST /api/v1/activate).
 add_paciente() {
-	local tenant="$1" pw="$2" base token patient
+	local tenant="$1" pw="$2" base token patient code
 	if ! command -v curl >/dev/null; then
-		say "curl is not installed: no paciente login (register a patient as admisionista, then: historia user add --role paciente --patient ID)"
+		say "curl is not installed: no paciente login (register a patient as admisionista, then: historia user activation-code --patient ID, and activate it at /activar)"
 		return 0
 	fi
 	base="$(base_url)"
@@ -122,7 +123,12 @@ add_paciente() {
 		-d '{"document_type":"CC","document_number":"DEMO-CITUS-1","given_names":"Lucía","family_names":"Demo Citus","birth_date":"1984-03-07","sex":"female"}' \
 		"$base/api/v1/patients" | grep -o '"id": *"[^"]*"' | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')"
 	[ -n "$patient" ] || die "POST $base/api/v1/patients as admisionista created no patient"
-	quietly historia user add --tenant "$tenant" --username paciente --role paciente --patient "$patient" <<<"$pw"
+	code="$(curl -fsS -H "Authorization: Bearer $token" -H 'Accept: application/json' -H 'Content-Type: application/json' -d '{}' \
+		"$base/api/v1/patients/$patient/activation-code" | sed -n 's/.*"code": *"\([^"]*\)".*/\1/p')"
+	[ -n "$code" ] || die "POST $base/api/v1/patients/$patient/activation-code as admisionista gave no code"
+	curl -fsS -o /dev/null -H 'Accept: application/json' -H 'Content-Type: application/json' \
+		-d "{\"tenant\":\"$tenant\",\"code\":\"$code\",\"username\":\"paciente\",\"password\":\"$pw\"}" "$base/api/v1/activate" ||
+		die "POST $base/api/v1/activate gave no paciente login"
 }
 
 up() {

@@ -54,7 +54,9 @@ type suite struct {
 	db     *dockertest.Resource
 	server *dockertest.Resource
 	base   string // http://127.0.0.1:PORT
-	tenant string
+	// metrics is the metrics listener (HISTORIA_METRICS_ADDR), http://127.0.0.1:PORT.
+	metrics string
+	tenant  string
 
 	password string            // of every user
 	users    map[string]string // role -> username
@@ -254,9 +256,9 @@ func setup() (*suite, error) {
 		Name: s.prefix + "-historia", Repository: repo, Tag: tag, NetworkID: s.network.Network.ID,
 		Cmd: []string{"serve"},
 		Env: []string{"HISTORIA_DATABASE_URL_FILE=/run/secrets/database_url", "HISTORIA_SIGNING_KEY_FILE=/run/secrets/signing_key.pem",
-			"HISTORIA_LOG_LEVEL=info", "HISTORIA_SHUTDOWN_TIMEOUT=5s"},
-		ExposedPorts: []string{"8080/tcp"},
-		PortBindings: map[docker.Port][]docker.PortBinding{"8080/tcp": {{HostIP: "127.0.0.1"}}},
+			"HISTORIA_LOG_LEVEL=info", "HISTORIA_SHUTDOWN_TIMEOUT=5s", "HISTORIA_METRICS_ADDR=:9090"},
+		ExposedPorts: []string{"8080/tcp", "9090/tcp"},
+		PortBindings: map[docker.Port][]docker.PortBinding{"8080/tcp": {{HostIP: "127.0.0.1"}}, "9090/tcp": {{HostIP: "127.0.0.1"}}},
 		Labels:       map[string]string{"org.historiaehr.test": "containertest"},
 	}, s.hardened(false))
 	if err != nil {
@@ -265,6 +267,7 @@ func setup() (*suite, error) {
 	s.cleanup = append(s.cleanup, func() { _ = pool.Purge(s.server) })
 	_ = s.server.Expire(1800)
 	s.base = "http://" + s.server.GetHostPort("8080/tcp")
+	s.metrics = "http://" + s.server.GetHostPort("9090/tcp")
 	deadline := time.Now().Add(time.Minute)
 	for {
 		if !s.running(s.server) {

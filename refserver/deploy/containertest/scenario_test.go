@@ -121,11 +121,18 @@ func TestSmoke(t *testing.T) {
 		t.Skip("no container environment (see TestMain's message)")
 	}
 	ctx := context.Background()
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "# TYPE"} {
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready"} {
 		code, body, err := get(ctx, env.base+path, "")
 		if err != nil || code != 200 || !strings.Contains(string(body), want) {
 			t.Errorf("GET %s: %d %v %.200s", path, code, err, body)
 		}
+	}
+	// Metrics are not on the public listener, but on their own.
+	if code, _, err := get(ctx, env.base+"/metrics", ""); err != nil || code != http.StatusNotFound {
+		t.Errorf("GET /metrics on the main listener: %d %v; want 404", code, err)
+	}
+	if code, body, err := get(ctx, env.metrics+"/metrics", ""); err != nil || code != 200 || !strings.Contains(string(body), "# TYPE") {
+		t.Errorf("GET /metrics on the metrics listener: %d %v %.200s", code, err, body)
 	}
 
 	adm := login(t, "admisionista")
