@@ -91,6 +91,31 @@
 // security event (mfa.challenged, mfa.succeeded, mfa.failed,
 // mfa.enrolled, mfa.reset).
 //
+// # Passkeys (WebAuthn) as a second factor
+//
+// With Config.WebAuthn (the relying party: RP ID and allowed origins,
+// from the server's configured public origin, never from a request's
+// Host) a user may register passkeys (github.com/go-webauthn/webauthn).
+// A user with a passkey is asked for a second factor at login, and
+// MFARequiredError.Methods holds "webauthn"; a passkey also satisfies
+// MFAPolicy (no TOTP enrolment is forced). The ceremonies:
+//
+//	// registration, signed in, after RequireRecentAuth:
+//	opts, err := svc.BeginPasskeyRegistration(ctx, id)          // → navigator.credentials.create
+//	err = svc.FinishPasskeyRegistration(ctx, id, credJSON, ip)  // the challenge is kept server-side per session
+//	// the second step of a login, with the mfa_token:
+//	opts, err := svc.BeginPasskeyLogin(ctx, mfaToken, ip)        // → navigator.credentials.get
+//	t, err := svc.LoginPasskey(ctx, mfaToken, assertionJSON, ip) // spends the token, like LoginMFA
+//
+// The assertion's challenge is stored on the mfa_token's row, so a
+// passkey answers exactly the challenge a code would, and the token is
+// spent right or wrong; a refused assertion counts toward lock-out. A
+// signature counter that does not grow marks the credential as a
+// possible clone and refuses it. Credentials live in
+// auth_webauthn_credentials; Store.ResetMFA revokes them with the TOTP.
+// Every step is a security event (webauthn.challenged, then
+// mfa.enrolled, mfa.succeeded or mfa.failed with detail webauthn…).
+//
 // # Re-authentication
 //
 // Access tokens carry auth_time, when the user last proved possession of

@@ -37,8 +37,12 @@ const (
 	EventMFAFailed     EventKind = "mfa.failed"     // detail: why
 	EventMFAEnrolled   EventKind = "mfa.enrolled"   // TOTP confirmed; recovery codes issued
 	EventMFAReset      EventKind = "mfa.reset"      // an admin removed the second factor
-	EventReauth        EventKind = "reauth.succeeded"
-	EventReauthFailed  EventKind = "reauth.failed"
+	// EventPasskeyChallenged: a passkey ceremony began (detail register
+	// or login); its end is mfa.enrolled, mfa.succeeded or mfa.failed
+	// with detail webauthn or webauthn_*.
+	EventPasskeyChallenged EventKind = "webauthn.challenged"
+	EventReauth            EventKind = "reauth.succeeded"
+	EventReauthFailed      EventKind = "reauth.failed"
 )
 
 // Event is one entry of a tenant's security log. It never holds a password

@@ -99,7 +99,10 @@ func totpConfirmed(ctx context.Context, tx pgx.Tx, userID string) (bool, error) 
 // challengeMFA ends a login whose password was right with an mfa_token.
 // The failure count is not reset: only the second factor completes a
 // login.
-func (s *Service) challengeMFA(ctx context.Context, tx pgx.Tx, cur User, newHash string, enroll bool, clientIP string, now time.Time) (Tokens, error) {
+// The methods offered are the factors the user has (TOTP with its
+// recovery codes, passkeys); a user with none must enrol a TOTP.
+func (s *Service) challengeMFA(ctx context.Context, tx pgx.Tx, cur User, newHash string, totp, passkey bool, clientIP string, now time.Time) (Tokens, error) {
+	enroll := !totp && !passkey
 	if newHash != "" {
 		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, cur.ID, newHash); err != nil {
 			return Tokens{}, fmt.Errorf("auth: login: %w", err)
@@ -118,7 +121,13 @@ func (s *Service) challengeMFA(ctx context.Context, tx pgx.Tx, cur User, newHash
 		return Tokens{}, fmt.Errorf("auth: login: %w", err)
 	}
 	detail := ""
-	methods := []string{MFAMethodTOTP, MFAMethodRecoveryCode}
+	var methods []string
+	if totp {
+		methods = append(methods, MFAMethodTOTP, MFAMethodRecoveryCode)
+	}
+	if passkey {
+		methods = append(methods, MFAMethodWebAuthn)
+	}
 	if enroll {
 		detail, methods = "enroll", []string{MFAMethodTOTP}
 	}
@@ -512,7 +521,7 @@ func (s *Service) MFAEnrolled(ctx context.Context, tenant, userID string) (bool,
 	return ok, nil
 }
 
-// ResetMFA removes a user's second factor and voids their recovery codes
+// ResetMFA removes a user's second factor (TOTP and passkeys) and voids their recovery codes
 // (for a lost phone, after checking who asks), and revokes all their
 // sessions. If their roles require MFA they enrol again at the next login.
 // ErrNotFound for an unknown user.
@@ -522,6 +531,9 @@ func (s *Store) ResetMFA(ctx context.Context, tenant, id string) error {
 			return nil, fmt.Errorf("auth: reset mfa: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE auth_recovery_codes SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL`, u.ID, now); err != nil {
+			return nil, fmt.Errorf("auth: reset mfa: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE auth_webauthn_credentials SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL`, u.ID, now); err != nil {
 			return nil, fmt.Errorf("auth: reset mfa: %w", err)
 		}
 		return revokeUserSessions(ctx, tx, u.ID, now, "mfa_reset")

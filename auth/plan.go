@@ -30,7 +30,8 @@ type DistributedTable struct {
 //
 //   - users is a reference table: small, read at every login, and its
 //     uniqueness (tenant_id, username) must hold across the cluster;
-//     auth_mfa_totp, auth_recovery_codes and auth_mfa_challenges, small
+//     auth_mfa_totp, auth_recovery_codes, auth_mfa_challenges,
+//     auth_webauthn_credentials and auth_webauthn_registrations, small
 //     and referring to users, are reference tables too;
 //   - auth_sessions is distributed by id and refresh_tokens by session_id,
 //     colocated, so a refresh (lock session, check and rotate token) is a
@@ -40,7 +41,8 @@ type DistributedTable struct {
 //     single-shard.
 func Plan() DistributionPlan {
 	return DistributionPlan{
-		Reference: []string{"users", "auth_mfa_totp", "auth_recovery_codes", "auth_mfa_challenges"},
+		Reference: []string{"users", "auth_mfa_totp", "auth_recovery_codes", "auth_mfa_challenges",
+			"auth_webauthn_credentials", "auth_webauthn_registrations"},
 		Distributed: []DistributedTable{
 			{Name: "auth_sessions", Column: "id"},
 			{Name: "refresh_tokens", Column: "session_id", ColocateWith: "auth_sessions"},

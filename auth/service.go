@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/go-webauthn/webauthn/webauthn"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -98,6 +99,9 @@ type Config struct {
 	MFAIssuer string
 	// MFATokenTTL is the life of an mfa_token (DefaultMFATokenTTL).
 	MFATokenTTL time.Duration
+	// WebAuthn is the relying party of passkeys; passkeys are off while
+	// its RPID is empty.
+	WebAuthn WebAuthnConfig
 	// RevocationMaxStale: while the revocation listener has been
 	// disconnected for longer than this, every request's session is
 	// checked in the database (DefaultRevocationMaxStale).
@@ -120,7 +124,9 @@ type Service struct {
 	log    *slog.Logger
 	dummy  string // hash checked for unknown users, so they cost the same
 	rev    revocations
-	sprays atomic.Uint64 // login.spraying alerts raised by this replica
+	// webauthn is the passkeys' relying party, nil when they are off.
+	webauthn *webauthn.WebAuthn
+	sprays   atomic.Uint64 // login.spraying alerts raised by this replica
 }
 
 // NewService returns a service over db (migrated by Migrate) signing with
@@ -174,7 +180,11 @@ func NewService(db DB, keys *KeySet, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{db: db, cfg: c, issuer: iss, hasher: c.Hasher, clock: c.Clock, log: c.Logger, dummy: dummy,
+	wa, err := newWebAuthn(c.WebAuthn, c.MFAIssuer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{db: db, cfg: c, issuer: iss, hasher: c.Hasher, clock: c.Clock, log: c.Logger, dummy: dummy, webauthn: wa,
 		store: NewStore(db, StoreConfig{Hasher: c.Hasher, Clock: c.Clock, Logger: c.Logger})}
 	s.store.onRevoked = s.revoked
 	return s, nil
@@ -353,12 +363,18 @@ func (s *Service) Login(ctx context.Context, tenant, username, password, clientI
 		}
 	}
 	// A second factor is due when the user has one, or must have one.
-	enrolled, err := totpConfirmed(ctx, tx, cur.ID)
+	totp, err := totpConfirmed(ctx, tx, cur.ID)
 	if err != nil {
 		return Tokens{}, err
 	}
-	if enrolled || s.MFARequired(tenant, cur.Roles) {
-		return s.challengeMFA(ctx, tx, cur, newHash, !enrolled, clientIP, now)
+	passkey := false
+	if s.webauthn != nil {
+		if passkey, err = hasPasskey(ctx, tx, cur.ID); err != nil {
+			return Tokens{}, err
+		}
+	}
+	if totp || passkey || s.MFARequired(tenant, cur.Roles) {
+		return s.challengeMFA(ctx, tx, cur, newHash, totp, passkey, clientIP, now)
 	}
 	return s.openSession(ctx, tx, cur, newHash, "", clientIP, now)
 }

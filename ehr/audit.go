@@ -23,6 +23,11 @@ import (
 const (
 	OutcomeAllowed = "allowed"
 	OutcomeDenied  = "denied"
+	// OutcomeNotFound: the policy allowed the request, but the patient or
+	// record the caller named does not exist in the tenant. Recorded on
+	// the tenant's own chain, with the ids asked for as RecordID
+	// ("PATIENT" or "PATIENT/RECORD"), so that id scanning shows.
+	OutcomeNotFound = "not-found"
 )
 
 // AuditEvent is one entry of the audit trail: who did what to which
@@ -135,6 +140,12 @@ func (a *access) fillEvent(e *AuditEvent, id uuid.UUID, now time.Time) {
 	}
 	if a.kindName != "" {
 		e.Kind = a.kindName
+	}
+	if a.actionName != "" {
+		e.Action = a.actionName
+	}
+	if a.outcome != "" {
+		e.Outcome = a.outcome
 	}
 	if !a.decision.Allowed {
 		e.Outcome = OutcomeDenied
@@ -354,6 +365,10 @@ type AccessEntry struct {
 	At     time.Time
 	UserID string
 	Roles  []string
+	// Action is "read" for a view; for the portal activation
+	// (KindPortalActivation) "create" when a code was issued and "update"
+	// when it was redeemed.
+	Action string
 	// Kind is what was viewed ("chart", "demographics", "note", ...).
 	Kind     string
 	RecordID string
@@ -361,14 +376,16 @@ type AccessEntry struct {
 	BreakGlass bool
 }
 
-const accessLogSQL = `SELECT occurred_at, user_id, roles, kind, record_id, break_glass FROM audit_events
-WHERE patient_id = $1 AND tenant_id = $2 AND action = 'read' AND outcome = 'allowed'
-  AND kind NOT IN ('accesslog', 'audit')
+const accessLogSQL = `SELECT occurred_at, user_id, roles, action, kind, record_id, break_glass FROM audit_events
+WHERE patient_id = $1 AND tenant_id = $2 AND outcome = 'allowed'
+  AND (action = 'read' AND kind NOT IN ('accesslog', 'audit') OR kind = '` + KindPortalActivation + `')
 ORDER BY seq DESC LIMIT $3`
 
 // AccessLog lists who viewed the record of patientID, newest first, at
-// most limit entries (default and maximum 1000). Viewing the list is
-// itself audited but not listed.
+// most limit entries (default and maximum 1000), and who issued and
+// redeemed the codes that link portal accounts to it
+// (KindPortalActivation). Viewing the list is itself audited but not
+// listed.
 //
 // It returns ErrDenied unless the actor may read the access log (rbac
 // ActionRead on KindAccessLog: the patient themselves, an auditor), and
@@ -402,7 +419,7 @@ func (r *Repository) AccessLog(ctx context.Context, patientID string, limit int)
 		for rows.Next() {
 			var e AccessEntry
 			var roles string
-			if err := rows.Scan(&e.At, &e.UserID, &roles, &e.Kind, &e.RecordID, &e.BreakGlass); err != nil {
+			if err := rows.Scan(&e.At, &e.UserID, &roles, &e.Action, &e.Kind, &e.RecordID, &e.BreakGlass); err != nil {
 				return dbError(op, err)
 			}
 			e.At = e.At.UTC()
@@ -465,7 +482,8 @@ func (r *Repository) SearchAudit(ctx context.Context, q AuditQuery) (AuditPage, 
 		v.check(err == nil, "ChainID", CodeInvalid, "must be a UUID")
 	}
 	if q.Outcome != "" {
-		v.check(q.Outcome == OutcomeAllowed || q.Outcome == OutcomeDenied, "Outcome", CodeNotAllowed, "must be allowed or denied")
+		v.check(q.Outcome == OutcomeAllowed || q.Outcome == OutcomeDenied || q.Outcome == OutcomeNotFound, "Outcome", CodeNotAllowed,
+			"must be allowed, denied or not-found")
 	}
 	v.check(q.To.IsZero() || q.From.IsZero() || q.To.After(q.From), "To", CodeBeforeStart, "must be after From")
 	v.check(q.Limit >= 0, "Limit", CodeOutOfRange, "must not be negative")

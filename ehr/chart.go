@@ -244,7 +244,7 @@ func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 	})
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return Chart{}, fmt.Errorf("ehr: %s %s: %w", op, id, ErrNotFound)
+			return Chart{}, r.notFound(ctx, a, fmt.Errorf("ehr: %s %s: %w", op, id, ErrNotFound))
 		}
 		return Chart{}, dbError(op+" "+id, err)
 	}

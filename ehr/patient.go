@@ -331,7 +331,7 @@ func (r *Repository) GetPatient(ctx context.Context, id string) (Patient, error)
 		return err
 	})
 	if err != nil {
-		return Patient{}, dbError(op+" "+id, err)
+		return Patient{}, r.notFound(ctx, a, dbError(op+" "+id, err))
 	}
 	if !contact {
 		p.Contact, p.Emergency = Contact{}, EmergencyContact{}

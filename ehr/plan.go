@@ -12,8 +12,9 @@ import "github.com/historiaehr/historia/citus"
 //     single-shard (router) query;
 //   - patient_identifiers distributed by value (identifier uniqueness
 //     within a tenant across all patients), and appointment_slots by
-//     practitioner_id (no double booking), each in its own colocation
-//     group.
+//     practitioner_id (no double booking), and portal_activations by
+//     code_hash (a redemption knows only the code), each in its own
+//     colocation group.
 //
 // The same schema runs unchanged on plain PostgreSQL.
 func DistributionPlan() citus.Plan {
@@ -38,6 +39,7 @@ func DistributionPlan() citus.Plan {
 			byPatient("audit_events"),
 			{Name: "patient_identifiers", Column: "value"},
 			{Name: "appointment_slots", Column: "practitioner_id"},
+			{Name: "portal_activations", Column: "code_hash"},
 		},
 	}
 }

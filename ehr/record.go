@@ -21,11 +21,12 @@ func (r *Repository) createRecord(ctx context.Context, op string, kind rbac.Kind
 		return err
 	}
 	a.record = id.String()
-	return r.inTx(ctx, op, func(tx pgx.Tx) error {
+	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
 		if err := r.authorize(ctx, tx, op, a); err != nil {
 			return err
 		}
 		if err := r.requirePatient(ctx, tx, op, a); err != nil {
+			a.record = "" // the patient is what was not found
 			return err
 		}
 		now := r.clock()
@@ -34,6 +35,7 @@ func (r *Repository) createRecord(ctx context.Context, op string, kind rbac.Kind
 		}
 		return r.audit(ctx, tx, a, now)
 	})
+	return r.notFound(ctx, a, err)
 }
 
 // updateRecord runs a change of record id in a transaction: authorize
@@ -77,7 +79,7 @@ func (r *Repository) updateRecord(ctx context.Context, op string, action rbac.Ac
 		}
 		return r.audit(ctx, tx, a, now)
 	})
-	return nv, err
+	return nv, r.notFound(ctx, a, err)
 }
 
 // refIDs validates and parses the ids and version of a change.

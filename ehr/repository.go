@@ -188,8 +188,14 @@ type access struct {
 	action   rbac.Action
 	kind     rbac.Kind
 	kindName string // audit kind when it is not kind.String() ("chart")
-	tenant   uuid.UUID
-	patient  uuid.UUID // uuid.Nil for tenant-level requests
+	// actionName is the audit action when it is not action.String() (an
+	// activation code is issued under the policy's "update demographics"
+	// and recorded as "create portal-activation").
+	actionName string
+	// outcome overrides the audit outcome (OutcomeNotFound).
+	outcome string
+	tenant  uuid.UUID
+	patient uuid.UUID // uuid.Nil for tenant-level requests
 	// tenantID and patientID are tenant and patient as text ("" for
 	// uuid.Nil), made once per access.
 	tenantID, patientID string
@@ -437,3 +443,32 @@ func (e *notInTenantError) Error() string {
 
 // Unwrap returns ErrNotFound.
 func (e *notInTenantError) Unwrap() error { return ErrNotFound }
+
+// notFound records, when err says that the patient or record a named is
+// not in the tenant (ErrNotFound) although the policy allowed the
+// request, an event with OutcomeNotFound on the tenant's own chain, with
+// the ids asked for as the record ("patient" or "patient/record"), in its
+// own transaction (the request's was rolled back). Scanning ids thus
+// leaves a trail; a found request costs nothing more. It returns err,
+// joined with the audit failure if any.
+func (r *Repository) notFound(ctx context.Context, a *access, err error) error {
+	if a == nil || !errors.Is(err, ErrNotFound) || !a.decision.Allowed || r.noAudit {
+		return err
+	}
+	rec := a.record
+	if a.patient != uuid.Nil {
+		if rec == "" || rec == a.patientID {
+			rec = a.patientID
+		} else {
+			rec = a.patientID + "/" + rec
+		}
+	}
+	b := *a
+	b.record = rec
+	b.setPatient(uuid.Nil)
+	b.outcome = OutcomeNotFound
+	if aerr := r.audit(context.WithoutCancel(ctx), r.db, &b, r.clock()); aerr != nil {
+		return errors.Join(err, aerr)
+	}
+	return err
+}

@@ -285,7 +285,7 @@ func (r *Repository) History(ctx context.Context, k rbac.Kind, patientID, id str
 		}
 		return r.audit(ctx, tx, a, r.clock())
 	})
-	return out, err
+	return out, r.notFound(ctx, a, err)
 }
 
 // RecordRef names one version of a record: its kind, patient, id and the
@@ -363,5 +363,5 @@ WHERE patient_id = $1 AND `+t.idCol+` = $2 AND tenant_id = $3 AND version = $4`+
 		}
 		return r.audit(ctx, tx, a, r.clock())
 	})
-	return nv, err
+	return nv, r.notFound(ctx, a, err)
 }

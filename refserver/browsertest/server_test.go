@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -27,7 +28,10 @@ const password = "browser-test-password"
 // practitioner record, and a few patients, the first of them the
 // "paciente" user's own chart.
 type hospital struct {
-	URL          string // https://127.0.0.1:port
+	URL string // https://127.0.0.1:port
+	// LocalURL is the server as https://localhost:port, the origin of
+	// its passkeys (an IP address is never a WebAuthn RP ID).
+	LocalURL     string
 	Pool         *pgxpool.Pool
 	Repo         *ehr.Repository
 	Tenant       string
@@ -41,6 +45,12 @@ type hospital struct {
 // also needs the browser, so its absence is reported first, before the
 // database is made.
 func newHospital(t *testing.T) *hospital {
+	t.Helper()
+	return newHospitalWith(t, func(*server.Config) {})
+}
+
+// newHospitalWith is newHospital with the server's Config adjusted by fn.
+func newHospitalWith(t *testing.T, fn func(*server.Config)) *hospital {
 	t.Helper()
 	requireBrowser(t)
 	ctx := context.Background()
@@ -83,14 +93,21 @@ func newHospital(t *testing.T) *hospital {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	handler, err := server.Handler(ctx, log, pool, keys,
-		server.Config{Issuer: "browsertest", IdleTimeout: 15 * time.Minute, LoginLimiter: allowAll{}}, h.Tenant)
+	// TLS: the session cookies are Secure with the __Host- prefix. The
+	// listener comes first: its port names the passkeys' origin.
+	ts := httptest.NewUnstartedServer(nil)
+	ts.EnableHTTP2 = true
+	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
+	h.LocalURL = "https://localhost:" + port
+	cfg := server.Config{Issuer: "browsertest", IdleTimeout: 15 * time.Minute, LoginLimiter: allowAll{}, PublicOrigin: h.LocalURL}
+	fn(&cfg)
+	// t.Context ends the revocation listener with the test (it logs
+	// through t, which must not outlive it).
+	handler, err := server.Handler(t.Context(), log, pool, keys, cfg, h.Tenant)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// TLS: the session cookies are Secure with the __Host- prefix.
-	ts := httptest.NewUnstartedServer(handler)
-	ts.EnableHTTP2 = true
+	ts.Config.Handler = handler
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
 	h.URL = ts.URL

@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -89,7 +90,7 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 
 func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv env) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: historia user add|disable|reset-password", errUsage)
+		return fmt.Errorf("%w: historia user add|disable|reset-password|activation-code", errUsage)
 	}
 	sub := args[0]
 	fs := flagSet("user "+sub, stderr)
@@ -108,11 +109,16 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	case "reset-password":
 		fs.StringVar(&pwFile, "password-file", "", "file holding the new password; default: read one line from stdin")
 	case "disable":
+	case "activation-code":
+		fs.StringVar(&patient, "patient", "", "the patient's id: prints a one-time code the patient activates their portal account with (at /activar)")
 	default:
 		return fmt.Errorf("%w: unknown user command %q", errUsage, sub)
 	}
 	if err := parseDatabaseFlags(fs, args[1:], getenv, &url); err != nil {
 		return err
+	}
+	if sub == "activation-code" {
+		return activationCode(ctx, url, tenant, patient, stdout)
 	}
 	if tenant == "" || username == "" {
 		return fmt.Errorf("%w: --tenant and --username are required", errUsage)
@@ -207,6 +213,8 @@ func userError(err error, tenant string, in app.NewStaff, known []string) error 
 					break
 				}
 			}
+		case f.Field == "role" && f.Code == app.CodePatientActivation:
+			msg = "--role paciente: a patient activates their own account with a one-time code; issue it with: historia user activation-code --tenant ID --patient ID"
 		case f.Field == "patient_id" && f.Code == app.CodePatientOnly:
 			msg = "--patient is only for role paciente"
 		case f.Field == "patient_id":
@@ -226,4 +234,32 @@ func userError(err error, tenant string, in app.NewStaff, known []string) error 
 		msgs = append(msgs, msg)
 	}
 	return fmt.Errorf("%w: %s", errUsage, strings.Join(msgs, "; "))
+}
+
+// activationCode issues patient's activation code in tenant as the
+// operator with role admisionista (the registration desk): the patient
+// must be one of the tenant, and the issue is recorded on the patient's
+// audit chain under the operator's name (app.OperatorUser).
+func activationCode(ctx context.Context, url, tenant, patient string, stdout io.Writer) error {
+	if tenant == "" || patient == "" {
+		return fmt.Errorf("%w: --tenant and --patient are required", errUsage)
+	}
+	pool, err := server.OpenPool(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	a := app.New(app.Config{Users: auth.NewStore(pool, auth.StoreConfig{}), Records: ehr.NewRepository(pool, ehr.WithAuthorizer(rbac.Default())), DB: pool})
+	act, err := a.Activations.Issue(app.NewContext(ctx, app.Operator(tenant, app.RoleAdmisionista)), patient)
+	switch {
+	case errors.Is(err, ehr.ErrInvalid):
+		return fmt.Errorf("%w: --patient: not a patient id (a UUID)", errUsage)
+	case errors.Is(err, ehr.ErrNotFound):
+		return fmt.Errorf("--patient: no patient %s in tenant %s", patient, tenant)
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(stdout, "activation code %s (patient %s; single use; expires %s)\nhand it to the patient: they choose a username and password at /activar\n",
+		act.Code, act.PatientID, act.ExpiresAt.Format(time.RFC3339))
+	return nil
 }

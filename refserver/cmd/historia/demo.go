@@ -22,6 +22,7 @@ import (
 	"github.com/historiaehr/historia/auth"
 	"github.com/historiaehr/historia/citus"
 	"github.com/historiaehr/historia/internal/pglocal"
+	"github.com/historiaehr/historia/refserver/internal/app"
 	"github.com/historiaehr/historia/refserver/internal/demo"
 	"github.com/historiaehr/historia/refserver/internal/server"
 )
@@ -95,6 +96,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	logLevel := fs.String("log-level", "warn", "log level of the server")
 	var dbURL string
 	databaseFlags(fs, &dbURL)
+	requireMFA := fs.Bool("require-mfa", false, "every staff role must use a second factor (TOTP): each demo user enrols at their first login; without it the printed password logins work alone")
 	reuse := fs.Bool("reuse", false, "with --database-url: serve the demo hospital an earlier run seeded there, without re-seeding")
 	// ParseFlags reads the environment only for the flags not on the
 	// command line: note which ones came from it.
@@ -134,7 +136,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	// The packages' default loggers (auth's user store while seeding) follow
 	// --log-level too, so they do not break the progress bar.
 	slog.SetDefault(log)
-	d := demoRun{log: log, addr: *addr, password: *password, patients: *patients, stdout: stdout, stderr: stderr}
+	d := demoRun{log: log, addr: *addr, password: *password, patients: *patients, stdout: stdout, stderr: stderr,
+		requireMFA: *requireMFA}
 	if dbURL != "" {
 		// A URL exported for the other commands must not turn the demo
 		// on a database unawares: say where it came from.
@@ -159,6 +162,8 @@ type demoRun struct {
 	patients int
 	stdout   io.Writer
 	stderr   io.Writer
+	// requireMFA makes every staff role use a second factor.
+	requireMFA bool
 }
 
 // startPrivate starts the demo's own PostgreSQL as mode (--postgres) asks,
@@ -339,6 +344,9 @@ func (d demoRun) serve(ctx context.Context, pool *pgxpool.Pool, tenant, stopNote
 		return err
 	}
 	cfg := server.Config{Issuer: "historia-demo", IdleTimeout: 15 * time.Minute, ShutdownTimeout: 10 * time.Second}
+	if d.requireMFA {
+		cfg.MFARoles = []string{app.RoleMedico, app.RoleAdmisionista, app.RoleSecretaria, app.RoleAdmin, app.RoleAuditor}
+	}
 	h, err := server.Handler(ctx, d.log, pool, keys, cfg, tenant)
 	if err != nil {
 		return err
@@ -355,6 +363,9 @@ func (d demoRun) serve(ctx context.Context, pool *pgxpool.Pool, tenant, stopNote
 	fmt.Fprintf(d.stdout, "  %-14s %s\n", "user", "password")
 	for _, user := range demo.Users() {
 		fmt.Fprintf(d.stdout, "  %-14s %s\n", user, pw)
+	}
+	if d.requireMFA {
+		fmt.Fprintf(d.stdout, "\nA second factor is required (--require-mfa): each staff user enrols an authenticator app at their first login.\n")
 	}
 	fmt.Fprintf(d.stdout, "\n%s\n", stopNote)
 	// The database may die under us (killed, disk full): stop serving then.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 
 	"github.com/historiaehr/historia/refserver/internal/app"
@@ -58,6 +59,23 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer, getenv env) 
 		return err
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil)
+	if cfg.MetricsAddr != "" {
+		// The metrics on a listener of their own (no TLS: bind it where
+		// only the scraper reaches), stopped with the server.
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		log.Info("metrics listening", "addr", mln.Addr().String())
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", h.MetricsHandler())
+		go func() {
+			if err := server.Serve(ctx, log, mln, mux, nil, cfg.ShutdownTimeout); err != nil {
+				log.Error("metrics listener", "error", err)
+			}
+		}()
+	}
 	return server.Serve(ctx, log, ln, h, tlsCfg, cfg.ShutdownTimeout)
 }
 

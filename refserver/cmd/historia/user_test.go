@@ -6,11 +6,14 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/historiaehr/historia/auth"
+	"github.com/historiaehr/historia/ehr"
+	"github.com/historiaehr/historia/refserver/internal/app"
 )
 
 const cliPassword = "caballo correcto grapa 7"
@@ -123,7 +126,8 @@ func TestUserAddRejectsBadInput(t *testing.T) {
 		want  string
 	}{
 		{"unknown role", base("--tenant", tenant, "--role", "cirujano"), cliPassword, "unknown role"},
-		{"paciente without patient", base("--tenant", tenant, "--role", "paciente"), cliPassword, "--patient"},
+		{"paciente without patient", base("--tenant", tenant, "--role", "paciente"), cliPassword, "user activation-code"},
+		{"paciente with a patient", base("--tenant", tenant, "--role", "paciente", "--patient", "0190a1b2-0000-7000-8000-000000000001"), cliPassword, "user activation-code"},
 		{"patient for staff", base("--tenant", tenant, "--role", "secretaria", "--patient", "0190a1b2-0000-7000-8000-000000000001"), cliPassword, "only for role paciente"},
 		{"medico without name", base("--tenant", tenant, "--role", "medico"), cliPassword, "--name"},
 		{"unknown tenant", base("--tenant", "0190a1b2-0000-7000-8000-0000000000ff", "--role", "secretaria"), cliPassword, "no tenant"},
@@ -142,5 +146,45 @@ func TestUserAddRejectsBadInput(t *testing.T) {
 				t.Fatalf("%d users written after a rejected add", n)
 			}
 		})
+	}
+}
+
+// TestUserActivationCode: the operator issues a patient's activation code
+// only for a patient of the tenant, and the issue is on the patient's
+// chain under the operator's name.
+func TestUserActivationCode(t *testing.T) {
+	ctx := context.Background()
+	url, tenant := userDB(t)
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	repo := ehr.NewRepository(pool)
+	p, err := repo.RegisterPatient(app.NewContext(ctx, app.Operator(tenant, app.RoleAdmisionista)), ehr.Patient{DocumentType: "DNI",
+		DocumentNumber: "12345678Z", GivenNames: "Ana", FamilyNames: "Prueba", BirthDate: time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC), Sex: "female"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := func(patient string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(ctx, []string{"user", "activation-code", "--database-url", url, "--tenant", tenant, "--patient", patient}, nil, &out, &errOut, noEnv)
+		return out.String(), err
+	}
+	for _, bad := range []string{"0190a1b2-0000-7000-8000-000000000001", "no-uuid", ""} {
+		if out, err := code(bad); err == nil {
+			t.Errorf("--patient %q: no error, printed %q", bad, out)
+		}
+	}
+	if n := count(t, url, `SELECT count(*) FROM portal_activations`); n != 0 {
+		t.Fatalf("%d codes after refusals", n)
+	}
+	out, err := code(p.ID)
+	if err != nil || !strings.Contains(out, "expires") {
+		t.Fatalf("activation-code: %q %v", out, err)
+	}
+	if n := count(t, url, `SELECT count(*) FROM audit_events WHERE patient_id = $1 AND kind = 'portal-activation' AND action = 'create' AND user_id = $2`,
+		p.ID, app.OperatorUser); n != 1 {
+		t.Fatalf("issue events on the patient's chain: %d, want 1", n)
 	}
 }

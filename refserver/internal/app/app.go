@@ -25,6 +25,12 @@ type Config struct {
 	Policy *rbac.Engine
 	// Logger logs the use cases' events (ids only); nil discards.
 	Logger *slog.Logger
+	// Tenant is the tenant a patient activates an account in when the
+	// activation names none (the login form's default tenant).
+	Tenant string
+	// ActivationLimiter limits activation attempts per client; nil is
+	// ActivationAttempts a minute.
+	ActivationLimiter auth.Limiter
 }
 
 // App is the server's services and use cases, made once by New and never
@@ -42,6 +48,8 @@ type App struct {
 	Staff *Staff
 	// Directory resolves the names the pages show.
 	Directory *Directory
+	// Activations links portal accounts to patients (activation codes).
+	Activations *Activations
 
 	matrix rbac.Matrix
 }
@@ -59,6 +67,10 @@ func New(cfg Config) *App {
 	}
 	a := &App{Auth: cfg.Auth, Records: cfg.Records, Policy: cfg.Policy, matrix: cfg.Policy.Matrix()}
 	a.Staff = &Staff{users: cfg.Users, records: cfg.Records, policy: cfg.Policy, roles: a.matrix.Roles, log: cfg.Logger}
+	if cfg.ActivationLimiter == nil {
+		cfg.ActivationLimiter = activationLimiter()
+	}
+	a.Activations = &Activations{users: cfg.Users, records: cfg.Records, limiter: cfg.ActivationLimiter, tenant: cfg.Tenant, log: cfg.Logger}
 	a.Directory = &Directory{db: cfg.DB, records: cfg.Records, log: cfg.Logger, tenants: map[string]string{}}
 	return a
 }

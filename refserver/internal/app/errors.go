@@ -37,13 +37,20 @@ const (
 	CodeNotYourself = "not_yourself"
 	// CodeUnknownTenant: no tenant has that id.
 	CodeUnknownTenant = "unknown_tenant"
+	// CodePatientActivation: a patient's account is not made by staff;
+	// the registration desk issues an activation code and the patient
+	// activates the account (Activations).
+	CodePatientActivation = "patient_activation"
+	// CodeActivationCode: the activation code is unknown in the tenant,
+	// expired or already used.
+	CodeActivationCode = "activation_code"
 )
 
 // Codes returns the server's own field codes (for the check that each has
 // a message).
 func Codes() []string {
 	return []string{CodeNumber, CodeWeakPassword, CodeUsername, CodeUsernameTaken, CodeDocumentTaken, CodePatientOnly,
-		CodeNotYourself, CodeUnknownTenant}
+		CodeNotYourself, CodeUnknownTenant, CodePatientActivation, CodeActivationCode}
 }
 
 // FieldError is one refused field: its name as the caller sent it (the

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/historiaehr/historia/auth"
 	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/rbac"
@@ -37,8 +35,10 @@ type NewStaff struct {
 	Password string
 	// Roles are the account's roles, each one of the policy's.
 	Roles []string
-	// PatientID is the patient's own chart: required for role paciente,
-	// refused for any other account.
+	// PatientID is refused: role paciente is refused too (field "role",
+	// CodePatientActivation), as a patient's account is made with an
+	// activation code (Activations); for any other role the field is
+	// CodePatientOnly.
 	PatientID string
 	// PractitionerName, Specialty and License make the practitioner
 	// record of a medico (the name is required): a physician works
@@ -96,9 +96,10 @@ func (s *Staff) check(ctx context.Context, in NewStaff) (NewStaff, *ValidationEr
 	}
 	in.PatientID = strings.TrimSpace(in.PatientID)
 	if slices.Contains(roles, RolePaciente) {
-		if _, err := uuid.Parse(in.PatientID); err != nil || len(in.PatientID) != 36 {
-			v.add("patient_id", ehr.CodeRequired)
-		}
+		// Linking a login to a patient's record is the registration
+		// desk's identity check, recorded on the patient's chain: it is
+		// done with an activation code (Activations), never here.
+		v.add("role", CodePatientActivation)
 	} else if in.PatientID != "" {
 		v.add("patient_id", CodePatientOnly)
 	}
@@ -134,7 +135,7 @@ func (s *Staff) Create(ctx context.Context, in NewStaff) (Account, error) {
 		return Account{}, err
 	}
 	u, err := s.users.CreateUser(ctx, auth.NewUser{Tenant: c.TenantID, Username: in.Username, Password: in.Password,
-		Roles: in.Roles, PatientID: in.PatientID})
+		Roles: in.Roles})
 	if err != nil {
 		return Account{}, authError(err)
 	}

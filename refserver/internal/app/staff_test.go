@@ -105,7 +105,15 @@ func TestStaffCreateRefuses(t *testing.T) {
 	}{
 		{"no role", f.admin(), with(func(in *app.NewStaff) { in.Roles = []string{" "} }), "role", ehr.CodeRequired, app.ErrInvalid},
 		{"unknown role", f.admin(), with(func(in *app.NewStaff) { in.Roles = []string{"cirujano"} }), "role", ehr.CodeInvalid, app.ErrInvalid},
-		{"paciente without patient", f.admin(), with(func(in *app.NewStaff) { in.Roles = []string{app.RolePaciente} }), "patient_id", ehr.CodeRequired, app.ErrInvalid},
+		// A patient's account is made by the patient with an activation
+		// code (Activations), never by an admin: with or without a
+		// patient id, existing or not.
+		{"paciente without patient", f.admin(), with(func(in *app.NewStaff) { in.Roles = []string{app.RolePaciente} }), "role", app.CodePatientActivation, app.ErrInvalid},
+		{"paciente with any patient", f.admin(), with(func(in *app.NewStaff) { in.Roles = []string{app.RolePaciente}; in.PatientID = uuid.NewString() }), "role", app.CodePatientActivation, app.ErrInvalid},
+		{"paciente among roles", f.admin(), with(func(in *app.NewStaff) {
+			in.Roles = []string{app.RoleSecretaria, app.RolePaciente}
+			in.PatientID = uuid.NewString()
+		}), "role", app.CodePatientActivation, app.ErrInvalid},
 		{"patient for staff", f.admin(), with(func(in *app.NewStaff) { in.PatientID = uuid.NewString() }), "patient_id", app.CodePatientOnly, app.ErrInvalid},
 		{"medico without name", f.admin(), with(func(in *app.NewStaff) { in.Roles = []string{app.RoleMedico} }), "practitioner_name", ehr.CodeRequired, app.ErrInvalid},
 		{"weak password", f.admin(), with(func(in *app.NewStaff) { in.Password = "corta" }), "password", app.CodeWeakPassword, app.ErrInvalid},

@@ -135,8 +135,15 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, n int, password string, progr
 		return res, fmt.Errorf("demo appointments: %w", err)
 	}
 	if res.PatientID != "" {
-		if _, err := staff(app.NewStaff{Username: app.RolePaciente, Roles: []string{app.RolePaciente}, PatientID: res.PatientID}); err != nil {
-			return res, err
+		// The patient's account is made as a real one is: the admissions
+		// desk issues an activation code and the patient activates it.
+		act, err := a.Activations.Issue(adm, res.PatientID)
+		if err != nil {
+			return res, fmt.Errorf("demo activation code: %w", err)
+		}
+		if _, err := a.Activations.Activate(ctx, app.Activate{Tenant: t.ID, Code: act.Code, Username: app.RolePaciente,
+			Password: password}, "demo-seed"); err != nil {
+			return res, fmt.Errorf("demo user %s: %w", app.RolePaciente, err)
 		}
 	}
 	fmt.Fprintln(progress)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/historiaehr/historia/refserver/internal/app"
 	"github.com/historiaehr/historia/refserver/internal/demo"
+	"github.com/historiaehr/historia/refserver/internal/web"
 )
 
 // post sends a form as a browser of this site would (Sec-Fetch-Site:
@@ -531,8 +532,17 @@ func TestAdminScenario(t *testing.T) {
 	if !found {
 		t.Error("no practitioner record for the new medico")
 	}
-	if res := f.post("/admin/usuarios", cookies, url.Values{"username": {"paciente2"}, "role": {"paciente"}, "password": {pw}, "patient_id": {f.patientB}}); res.StatusCode != 303 {
-		t.Fatalf("add paciente: %d", res.StatusCode)
+	// An admin cannot link an account to a patient; the patient
+	// activates it with the admissions desk's code.
+	if res := f.post("/admin/usuarios", cookies, url.Values{"username": {"paciente2"}, "role": {"paciente"}, "password": {pw}, "patient_id": {f.patientB}}); res.StatusCode != 422 {
+		t.Fatalf("admin adds a paciente: %d, want 422", res.StatusCode)
+	}
+	var act struct{ Code string }
+	if st := f.api(t, "POST", "/api/v1/patients/"+f.patientB+"/activation-code", f.token(t, f.a.TenantID, "admisionista"), map[string]string{}, &act); st != 201 {
+		t.Fatalf("activation code: %d", st)
+	}
+	if res := f.post("/activar", nil, url.Values{"code": {act.Code}, "username": {"paciente2"}, "password": {pw}}); res.StatusCode != 200 {
+		t.Fatalf("activate paciente2: %d", res.StatusCode)
 	}
 	u, err := demoUser(f, "paciente2")
 	if err != nil || u.PatientID != f.patientB {
@@ -720,8 +730,14 @@ func TestAuditVerifyAndPoolMetrics(t *testing.T) {
 	if !errors.Is(err, app.ErrChainsBroken) || !strings.Contains(out.String(), "BROKEN") || !strings.Contains(out.String(), f.a.PatientID) {
 		t.Errorf("tampered chain: %v\n%s", err, out.String())
 	}
-	b := body(t, f.get("/metrics", nil, ""))
-	for _, m := range []string{"historia_db_pool_total_conns", "historia_db_pool_acquires_total"} {
+	// Not public: the main listener does not serve them by default.
+	if res := f.get("/metrics", nil, ""); res.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /metrics on the main listener: %d, want 404", res.StatusCode)
+	}
+	w := httptest.NewRecorder()
+	f.h.(*web.Router).MetricsHandler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	b := w.Body.String()
+	for _, m := range []string{"historia_db_pool_total_conns", "historia_db_pool_acquires_total", "historia_login_spraying_alerts_total"} {
 		if !strings.Contains(b, m) {
 			t.Errorf("/metrics lacks %s", m)
 		}

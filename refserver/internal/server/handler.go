@@ -73,8 +73,14 @@ func Handler(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, keys *au
 	if keys == nil {
 		return nil, errors.New("no signing keys")
 	}
+	mfa, tenantMFA := cfg.MFAPolicies()
+	passkeys, err := cfg.WebAuthnConfig()
+	if err != nil {
+		return nil, err
+	}
 	svc, err := auth.NewService(pool, keys, auth.Config{Issuer: cfg.Issuer, Audience: cfg.Issuer, IdleTimeout: cfg.IdleTimeout,
-		DefaultTenant: tenant, Logger: log, Limiter: cfg.LoginLimiter, Clock: cfg.Clock})
+		DefaultTenant: tenant, Logger: log, Limiter: cfg.LoginLimiter, Clock: cfg.Clock,
+		MFAPolicy: mfa, TenantMFAPolicies: tenantMFA, MFAIssuer: "Historia", WebAuthn: passkeys})
 	if err != nil {
 		return nil, err
 	}
@@ -88,10 +94,11 @@ func Handler(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, keys *au
 		return nil, fmt.Errorf("revocation listener: %w", err)
 	}
 	engine := rbac.Default()
-	a := app.New(app.Config{Auth: svc, Records: ehr.NewRepository(pool, ehr.WithAuthorizer(engine)), DB: pool, Policy: engine, Logger: log})
+	a := app.New(app.Config{Auth: svc, Records: ehr.NewRepository(pool, ehr.WithAuthorizer(engine)), DB: pool, Policy: engine, Logger: log, Tenant: tenant})
 	metrics := web.NewMetrics()
 	metrics.Registry.MustRegister(web.NewPoolCollector(pool.Stat))
-	rt := web.New(web.Config{Logger: log, Metrics: metrics, IdleTimeout: cfg.IdleTimeout, TLS: cfg.TLSCertFile != "",
+	metrics.WatchSpraying(svc.SprayingAlerts)
+	rt := web.New(web.Config{Logger: log, Metrics: metrics, MetricsToken: cfg.MetricsToken, IdleTimeout: cfg.IdleTimeout, TLS: cfg.TLSCertFile != "",
 		Ready: func(ctx context.Context) error {
 			if err := pool.Ping(ctx); err != nil {
 				return err

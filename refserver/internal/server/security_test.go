@@ -404,7 +404,8 @@ func TestBadInputRefused(t *testing.T) {
 	is4xx := func(st int) bool { return st >= 400 && st < 500 }
 	// Oversized forms: 400 on every form route of the roles.
 	srv := f.h.(*web.Router)
-	owner := map[string]string{"/medico": "medico", "/secretaria": "secretaria", "/admisionista": "admisionista", "/admin": "admin", "/auditor": "auditor"}
+	owner := map[string]string{"/medico": "medico", "/secretaria": "secretaria", "/admisionista": "admisionista", "/admin": "admin", "/auditor": "auditor",
+		"/cuenta": "medico", "/auth/webauthn/register": "medico"}
 	for _, pattern := range srv.Routes() {
 		method, path := fillPattern(pattern)
 		if method != "POST" || strings.HasPrefix(path, "/api/") || path == "/auth" || path == "/logout" {

@@ -171,7 +171,8 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 	do(t, s, "GET", "/no/such/page", nil)
 	s.metrics.LoginFailed()
-	body := readAll(t, do(t, s, "GET", "/metrics", nil))
+	// Metrics are served apart from the main listener (MetricsHandler).
+	body := readAll(t, do(t, s.MetricsHandler(), "GET", "/metrics", nil))
 	for _, want := range []string{
 		`historia_http_requests_total{code="200",method="GET",route="GET /healthz"} 1`,
 		`historia_http_requests_total{code="503",method="GET",route="GET /readyz"} 1`,

@@ -40,6 +40,15 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// WatchSpraying exposes alerts, auth's count of password-spraying alerts
+// (auth.Service.SprayingAlerts), as historia_login_spraying_alerts_total.
+func (m *Metrics) WatchSpraying(alerts func() uint64) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "historia_login_spraying_alerts_total",
+		Help: "Password-spraying alerts raised (many usernames failing from anywhere within a minute in a tenant).",
+	}, func() float64 { return float64(alerts()) }))
+}
+
 // LoginFailed counts one failed login.
 func (m *Metrics) LoginFailed() { m.loginFailures.Inc() }
 

@@ -2,9 +2,11 @@ package web
 
 import (
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/historiaehr/historia/refserver/internal/app"
@@ -107,6 +109,23 @@ func (rt *Router) cleanQuery(next http.Handler) http.Handler {
 			q, _ := url.ParseQuery(r.URL.RawQuery)
 			if !cleanValues(q) {
 				rt.Fail(w, r, BadRequest("error.badrequest"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// jsonBodies refuses, with 415, a request to the JSON API (/api/) that
+// carries a body whose Content-Type is not application/json: the API
+// reads JSON only, and a form or text body sent to it is a mistake or a
+// cross-site attempt.
+func (rt *Router) jsonBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") && (r.ContentLength > 0 || r.ContentLength < 0 || len(r.TransferEncoding) > 0) {
+			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if err != nil || mt != "application/json" {
+				rt.writeProblem(w, r, problemMediaType)
 				return
 			}
 		}

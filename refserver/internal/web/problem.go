@@ -72,6 +72,7 @@ var (
 	problemNoRoute         = Problem{Status: http.StatusNotFound, Code: "not_found", Key: "error.404"}
 	problemRole            = Problem{Status: http.StatusForbidden, Code: "forbidden", Key: "error.403"}
 	problemCrossOrigin     = Problem{Status: http.StatusForbidden, Code: "forbidden", Key: "error.csrf"}
+	problemMediaType       = Problem{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Key: "error.media_type"}
 )
 
 // ErrBadRequest is wrapped by the errors of a request the server cannot

@@ -73,3 +73,9 @@ func wantsJSON(r *http.Request) bool {
 func SeeOther(w http.ResponseWriter, r *http.Request, target string) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
+
+// Public is the layout model of a page anyone may open (no user, no
+// navigation): the activation page.
+func (rt *Router) Public(r *http.Request, titleKey string) views.Page {
+	return rt.page(r, titleKey, nil)
+}

@@ -2,9 +2,11 @@ package web
 
 import (
 	"context"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +33,11 @@ type Config struct {
 	// IdleTimeout is the session idle time-out shown to scripts.js; the
 	// authentication layer enforces it.
 	IdleTimeout time.Duration
+	// MetricsToken, when set, serves GET /metrics on this router to
+	// requests bearing it (Authorization: Bearer); when empty the router
+	// does not serve /metrics, and MetricsHandler serves them on a
+	// listener of their own.
+	MetricsToken string
 	// App holds the services and use cases. With it the router also
 	// serves the session routes (POST /auth, /logout, /) and authenticates
 	// the routes mounted with Handle.
@@ -49,6 +56,7 @@ type Router struct {
 	tls     bool
 	idle    time.Duration
 	app     *app.App
+	token   string
 	mux     *http.ServeMux
 	handler http.Handler
 	routes  []string
@@ -57,7 +65,7 @@ type Router struct {
 // New returns the Router of cfg.
 func New(cfg Config) *Router {
 	rt := &Router{log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, tls: cfg.TLS,
-		idle: cfg.IdleTimeout, app: cfg.App, mux: http.NewServeMux()}
+		idle: cfg.IdleTimeout, app: cfg.App, token: cfg.MetricsToken, mux: http.NewServeMux()}
 	rt.routesInfra()
 	if rt.app != nil {
 		rt.routesSession()
@@ -67,7 +75,7 @@ func New(cfg Config) *Router {
 		rt.log.WarnContext(r.Context(), "cross-origin request refused", "path", r.URL.Path)
 		rt.writeProblem(w, r, problemCrossOrigin)
 	}))
-	rt.handler = rt.observe(cop.Handler(rt.cleanQuery(rt.mux)))
+	rt.handler = rt.observe(cop.Handler(rt.cleanQuery(rt.jsonBodies(rt.mux))))
 	return rt
 }
 
@@ -122,8 +130,9 @@ func (rt *Router) routesInfra() {
 		w.Write([]byte("ok\n"))
 	})
 	rt.HandleFunc("GET /readyz", rt.readyz)
-	metrics := promhttp.HandlerFor(rt.metrics.Registry, promhttp.HandlerOpts{})
-	rt.HandleFunc("GET /metrics", metrics.ServeHTTP)
+	if rt.token != "" {
+		rt.HandleFunc("GET /metrics", rt.metricsWithToken)
+	}
 	rt.HandleFunc("GET /static/", static.Handler().ServeHTTP)
 	rt.HandleFunc("GET /favicon.ico", static.Favicon)
 	rt.HandleFunc("GET /lang/{lang}", rt.setLang)
@@ -135,6 +144,26 @@ func (rt *Router) routesInfra() {
 		}
 		rt.writeProblem(w, r, problemNoRoute)
 	})
+}
+
+// MetricsHandler serves the Prometheus metrics: mount it on a listener
+// of its own (historia serve --metrics-addr), reachable by the scraper
+// only.
+func (rt *Router) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(rt.metrics.Registry, promhttp.HandlerOpts{})
+}
+
+// metricsWithToken serves the metrics on the main listener to the bearer
+// of the metrics token (compared in constant time); anyone else gets 401.
+func (rt *Router) metricsWithToken(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(rt.token)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="historia-metrics"`)
+		rt.writeProblem(w, r, problemUnauthenticated)
+		return
+	}
+	rt.MetricsHandler().ServeHTTP(w, r)
 }
 
 func (rt *Router) readyz(w http.ResponseWriter, r *http.Request) {
@@ -168,17 +197,37 @@ func (rt *Router) setLang(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, LocalPath(r.URL.Query().Get("next")), http.StatusSeeOther)
 }
 
-// LocalPath returns p when it is a path on this server, else "/". It
-// refuses absolute URLs and scheme-relative ones ("//evil", "/\evil").
+// LocalPath returns p as a path on this server, cleaned (as http.Redirect
+// would clean it), or "/" when it is not one. It refuses absolute and
+// scheme-relative URLs, and any backslash, control character or
+// percent-encoded slash or backslash (browsers read a backslash as a slash and drop
+// tabs and newlines), and checks the path after cleaning, so that
+// "/x/../\evil" or "/x/..//evil" cannot become "//evil".
 func LocalPath(p string) string {
-	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	if p == "" || p[0] != '/' || strings.ContainsFunc(p, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
 		return "/"
 	}
 	u, err := url.Parse(p)
-	if err != nil || u.IsAbs() || u.Host != "" {
+	if err != nil || u.IsAbs() || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return "/"
 	}
-	return p
+	raw := strings.ToLower(u.EscapedPath())
+	if strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") ||
+		strings.ContainsFunc(u.Path, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }) {
+		return "/"
+	}
+	clean := path.Clean(u.Path)
+	if strings.HasSuffix(u.Path, "/") && clean != "/" {
+		clean += "/"
+	}
+	if !strings.HasPrefix(clean, "/") || strings.HasPrefix(clean, "//") {
+		return "/"
+	}
+	out := (&url.URL{Path: clean, RawQuery: u.RawQuery, Fragment: u.Fragment}).String()
+	if strings.HasPrefix(out, "//") || strings.ContainsAny(out, "\\\t\r\n") {
+		return "/"
+	}
+	return out
 }
 
 func (rt *Router) loginPage(w http.ResponseWriter, r *http.Request) {

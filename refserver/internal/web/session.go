@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -43,12 +44,23 @@ func nav(c app.Caller, current string) []views.NavItem {
 		}
 		out = append(out, views.NavItem{Href: href, TextKey: "role." + role, Current: strings.HasPrefix(current, href)})
 	}
+	if len(out) > 0 || len(c.Roles) > 0 {
+		out = append(out, views.NavItem{Href: "/cuenta", TextKey: "account.title", Current: strings.HasPrefix(current, "/cuenta")})
+	}
 	return out
 }
 
 func (rt *Router) routesSession() {
 	rt.HandleFunc("POST /auth", rt.login)
 	rt.HandleFunc("POST /logout", rt.logout)
+	// An API client that must enrol a second factor at login gets its
+	// secret here (auth's handler); a browser gets it on the enrolment
+	// page.
+	rt.HandleFunc("POST /auth/mfa/associate", func(w http.ResponseWriter, r *http.Request) {
+		rt.app.Auth.MFAAssociateHandler().ServeHTTP(w, r)
+	})
+	rt.Handle("POST /api/v1/reauth", rt.reauthAPI)
+	rt.routesPasskeys()
 }
 
 // authenticate finds the caller of r (bearer token or session cookies,
@@ -60,7 +72,10 @@ func (rt *Router) authenticate(w http.ResponseWriter, r *http.Request) (app.Call
 		return app.Caller{}, r, err
 	}
 	c := app.CallerOf(aid, RequestID(r.Context()), rt.app.Auth.ClientIP(r))
-	return c, r.WithContext(app.NewContext(r.Context(), c)), nil
+	// auth's identity too: its session and auth_time decide whether a
+	// sensitive action needs re-authentication (RecentAuth).
+	ctx := auth.NewContext(app.NewContext(r.Context(), c), aid)
+	return c, r.WithContext(ctx), nil
 }
 
 // unauthenticated answers a request without valid credentials: an API
@@ -118,14 +133,22 @@ func (rt *Router) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := auth.ParseTokenRequest(r)
+	if err == nil && req.GrantType == auth.GrantMFAOTP {
+		rt.loginMFA(w, r, req)
+		return
+	}
 	if err != nil || req.GrantType != auth.GrantPassword {
 		rt.metrics.LoginFailed()
 		rt.loginAgain(w, r, http.StatusUnauthorized, "login.failed", req.Username)
 		return
 	}
 	t, err := a.Login(r.Context(), req.Tenant, req.Username, req.Password, a.ClientIP(r))
+	var mfa *auth.MFARequiredError
 	switch {
 	case err == nil:
+	case errors.As(err, &mfa):
+		rt.secondFactor(w, r, mfa, "")
+		return
 	case errors.Is(err, auth.ErrRateLimited):
 		rt.metrics.LoginFailed()
 		rt.loginAgain(w, r, http.StatusTooManyRequests, "login.locked", req.Username)
@@ -138,11 +161,84 @@ func (rt *Router) login(w http.ResponseWriter, r *http.Request) {
 		rt.Fail(w, r, err)
 		return
 	}
+	rt.signedIn(w, r, t)
+}
+
+// signedIn ends a successful browser login: the session cookies, and the
+// role's page, or first the recovery codes of a second factor enrolled
+// at this login (shown once).
+func (rt *Router) signedIn(w http.ResponseWriter, r *http.Request, t auth.Tokens) {
+	a := rt.app.Auth
 	a.SetSessionCookies(w, t)
 	w.Header().Set("Cache-Control", "no-store")
 	c := app.CallerOf(t.Identity, RequestID(r.Context()), a.ClientIP(r))
 	rt.log.InfoContext(r.Context(), "login", "user_id", c.UserID, "tenant_id", c.TenantID)
+	if len(t.RecoveryCodes) > 0 {
+		r = r.WithContext(app.NewContext(r.Context(), c))
+		p := rt.Layout(r, c, "mfa.codes.title")
+		p.Path = Home(c)
+		rt.Render(w, r, http.StatusOK, views.RecoveryCodes(p, t.RecoveryCodes, Home(c)))
+		return
+	}
 	http.Redirect(w, r, Home(c), http.StatusSeeOther)
+}
+
+// secondFactor answers a right password when a second factor is due: the
+// code form, or for a user who must enrol, the enrolment page with a new
+// secret. The mfa_token travels in a hidden field.
+func (rt *Router) secondFactor(w http.ResponseWriter, r *http.Request, mfa *auth.MFARequiredError, errKey string) {
+	w.Header().Set("Cache-Control", "no-store")
+	p := rt.page(r, "mfa.title", nil)
+	p.Path = "/login"
+	if !mfa.Enroll {
+		rt.Render(w, r, http.StatusOK, views.MFACode(p, views.MFACodeData{Token: mfa.Token, ErrorKey: errKey,
+			TOTP:    slices.Contains(mfa.Methods, auth.MFAMethodTOTP),
+			Passkey: slices.Contains(mfa.Methods, auth.MFAMethodWebAuthn) && rt.app.Auth.PasskeysEnabled()}))
+		return
+	}
+	a := rt.app.Auth
+	en, err := a.MFAAssociate(r.Context(), mfa.Token, a.ClientIP(r))
+	if err != nil {
+		rt.loginFailedMFA(w, r, err)
+		return
+	}
+	qr, err := QRDataURL(en.URI)
+	if err != nil {
+		rt.Fail(w, r, err)
+		return
+	}
+	p.TitleKey = "mfa.enroll.title"
+	rt.Render(w, r, http.StatusOK, views.MFAEnroll(p, views.MFAEnrollData{Token: mfa.Token, Secret: en.Secret, QR: qr, Action: "/auth", ErrorKey: errKey}))
+}
+
+// loginMFA is the second step of a browser login: the code (or a
+// recovery code) with the mfa_token of the first step.
+func (rt *Router) loginMFA(w http.ResponseWriter, r *http.Request, req auth.TokenRequest) {
+	a := rt.app.Auth
+	t, err := a.LoginMFA(r.Context(), req.MFAToken, req.OTP, req.RecoveryCode, a.ClientIP(r))
+	if err != nil {
+		rt.loginFailedMFA(w, r, err)
+		return
+	}
+	rt.signedIn(w, r, t)
+}
+
+// loginFailedMFA answers a refused second step: the mfa_token is spent
+// (right or wrong), so the user starts again from the password.
+func (rt *Router) loginFailedMFA(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, auth.ErrRateLimited):
+		rt.metrics.LoginFailed()
+		rt.loginAgain(w, r, http.StatusTooManyRequests, "login.locked", "")
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		rt.metrics.LoginFailed()
+		rt.loginAgain(w, r, http.StatusUnauthorized, "mfa.failed", "")
+	case errors.Is(err, auth.ErrInvalidMFAToken):
+		rt.metrics.LoginFailed()
+		rt.loginAgain(w, r, http.StatusUnauthorized, "mfa.expired", "")
+	default:
+		rt.Fail(w, r, err)
+	}
 }
 
 // loginAgain answers a refused sign-in with the form again: one generic

@@ -13,11 +13,16 @@ type api struct {
 	web     *web.Router
 	records *ehr.Repository
 	staff   *app.Staff
+	// activations links portal accounts to patients.
+	activations *app.Activations
+	// clientIP is the client address of a request (auth's, behind
+	// the configured proxy).
+	clientIP func(*http.Request) string
 }
 
 // Mount registers the JSON API of a on rt.
 func Mount(rt *web.Router, a *app.App) {
-	x := &api{web: rt, records: a.Records, staff: a.Staff}
+	x := &api{web: rt, records: a.Records, staff: a.Staff, activations: a.Activations, clientIP: a.Auth.ClientIP}
 	x.routesMe()
 	x.routesPatients()
 	x.routesChart()
@@ -28,6 +33,7 @@ func Mount(rt *web.Router, a *app.App) {
 	x.routesPractitioners()
 	x.routesUsers()
 	x.routesAudit()
+	x.routesActivation()
 }
 
 // handle registers an API route.

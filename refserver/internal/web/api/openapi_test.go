@@ -35,12 +35,14 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		}
 	}
 	a := app.New(app.Config{})
-	s := web.New(web.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: web.NewMetrics(), App: a})
+	// With a metrics token, /metrics is routed on the main listener too.
+	s := web.New(web.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: web.NewMetrics(), App: a,
+		MetricsToken: "a-token-for-the-scraper"})
 	Mount(s, a)
 	routed := map[string]bool{}
 	for _, r := range s.Routes() {
 		method, path, _ := strings.Cut(r, " ")
-		if strings.HasPrefix(path, "/api/") || path == "/auth" || path == "/logout" || path == "/healthz" || path == "/readyz" || path == "/metrics" {
+		if strings.HasPrefix(path, "/api/") || path == "/auth" || strings.HasPrefix(path, "/auth/") || path == "/logout" || path == "/healthz" || path == "/readyz" || path == "/metrics" {
 			routed[method+" "+path] = true
 		}
 	}

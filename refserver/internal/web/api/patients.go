@@ -103,17 +103,23 @@ func (x *api) accessLog(w http.ResponseWriter, r *http.Request, c app.Caller) er
 		At         time.Time `json:"at"`
 		UserID     string    `json:"user_id"`
 		Roles      []string  `json:"roles"`
+		Action     string    `json:"action"`
 		Kind       string    `json:"kind"`
 		BreakGlass bool      `json:"break_glass"`
 	}
 	out := []entry{}
 	for _, e := range log {
-		out = append(out, entry{e.At, e.UserID, e.Roles, e.Kind, e.BreakGlass})
+		out = append(out, entry{e.At, e.UserID, e.Roles, e.Action, e.Kind, e.BreakGlass})
 	}
 	return reply(w, err, http.StatusOK, map[string]any{"entries": out})
 }
 
 func (x *api) breakGlass(w http.ResponseWriter, r *http.Request, c app.Caller) error {
+	// Sensitive action: a recent proof of the password or second factor
+	// (web.RecentAuth answers with 401 reauth_required otherwise).
+	if ok, err := x.web.RecentAuth(w, r); !ok {
+		return err
+	}
 	var in struct {
 		Reason  string `json:"reason"`
 		Minutes int    `json:"minutes"`

@@ -73,6 +73,11 @@ func (x *api) setEnabled(enable bool) web.Handler {
 }
 
 func (x *api) resetPassword(w http.ResponseWriter, r *http.Request, c app.Caller) error {
+	// Sensitive action: a recent proof of the password or second factor
+	// (web.RecentAuth answers with 401 reauth_required otherwise).
+	if ok, err := x.web.RecentAuth(w, r); !ok {
+		return err
+	}
 	var in struct {
 		Password string `json:"password"`
 	}

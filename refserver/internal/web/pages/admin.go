@@ -116,6 +116,11 @@ func (p *pages) setEnabled(enable bool) web.Handler {
 
 // resetPassword handles a user's reset form.
 func (p *pages) resetPassword(w http.ResponseWriter, r *http.Request, c app.Caller) error {
+	// Sensitive action: a recent proof of the password or second factor
+	// (web.RecentAuth answers with the re-authentication form otherwise).
+	if ok, err := p.web.RecentAuth(w, r); !ok {
+		return err
+	}
 	if _, err := web.ParseForm(w, r); err != nil {
 		return err
 	}

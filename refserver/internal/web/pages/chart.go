@@ -383,6 +383,11 @@ func vitalsErrors(err error, obs []ehr.Observation) views.FieldErrors {
 // breakGlass grants the physician emergency access to the chart, with a
 // reason; the chart then opens, flagged.
 func (p *pages) breakGlass(w http.ResponseWriter, r *http.Request, c app.Caller) error {
+	// Sensitive action: a recent proof of the password or second factor
+	// (web.RecentAuth answers with the re-authentication form otherwise).
+	if ok, err := p.web.RecentAuth(w, r); !ok {
+		return err
+	}
 	pid := r.PathValue("id")
 	f, err := web.ParseForm(w, r)
 	if err != nil {

@@ -30,6 +30,8 @@ func Mount(rt *web.Router, a *app.App) {
 	p.routesSecretaria()
 	p.routesAdmin()
 	p.routesAuditor()
+	p.routesActivation()
+	p.routesAccount()
 }
 
 // handle registers a page of role.
