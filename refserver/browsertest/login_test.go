@@ -1,10 +1,12 @@
 package browsertest
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/historiaehr/historia/auth"
@@ -152,4 +154,57 @@ func TestLoginWithoutJavaScript(t *testing.T) {
 		t.Errorf("without JavaScript the switch to English shows %q, want %q", got, want)
 	}
 	b.logout()
+}
+
+// TestLogoutRevokesTheStolenCookie: an access cookie copied before sign
+// out (another browser, a stolen copy) no longer opens a page once the
+// session has signed out. It used to work until the access token expired
+// (5 minutes); revocation now takes effect at the next request.
+func TestLogoutRevokesTheStolenCookie(t *testing.T) {
+	h := newHospital(t)
+	b := openTab(t, h.URL, "medico")
+	b.loginAs("medico", "/medico")
+	access := b.cookieValue(auth.DefaultAccessCookie)
+	if access == "" {
+		t.Fatal("no access cookie after sign-in")
+	}
+	b.logout()
+
+	thief := openTab(t, h.URL, "thief")
+	thief.setCookie(auth.DefaultAccessCookie, access)
+	thief.open("/medico")
+	if p := thief.path(); !strings.HasPrefix(p, "/login") {
+		thief.shot("revoked-cookie-still-works")
+		t.Fatalf("a copied access cookie of a signed-out session opens %s; want the login page", p)
+	}
+}
+
+// cookieValue returns the value of the cookie called name, or "".
+func (b *tab) cookieValue(name string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{b.base + "/"}})
+	if err != nil {
+		b.fail("read cookies", err)
+	}
+	for _, c := range res.Cookies {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// setCookie sets a secure, HttpOnly cookie for the server, as the server
+// would.
+func (b *tab) setCookie(name, value string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	yes := true
+	if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: name, Value: value, URL: b.base + "/",
+		Path: "/", Secure: &yes, HTTPOnly: &yes, SameSite: network.CookieSameSiteStrict}); err != nil {
+		b.fail("set cookie", err)
+	}
 }
