@@ -113,6 +113,27 @@ func registerAt(ctx context.Context, base, token string, p patientJSON) (int, pa
 	return code, created, err
 }
 
+// activatePatient has admisión (token adm) issue an activation code for
+// patient and redeems it as the patient, username "paciente".
+func activatePatient(ctx context.Context, base, adm, tenant, patient, password string) error {
+	code, out, _, err := do(ctx, http.MethodPost, base+"/api/v1/patients/"+patient+"/activation-code", adm, "application/json", strings.NewReader("{}"))
+	if err != nil || code != http.StatusCreated {
+		return fmt.Errorf("issue a code: %d %v %.200s", code, err, out)
+	}
+	var issued struct {
+		Code string `json:"code"`
+	}
+	if err := json.Unmarshal(out, &issued); err != nil || issued.Code == "" {
+		return fmt.Errorf("issue a code: %v %.200s", err, out)
+	}
+	body, _ := json.Marshal(map[string]string{"tenant": tenant, "code": issued.Code, "username": "paciente", "password": password})
+	code, out, _, err = do(ctx, http.MethodPost, base+"/api/v1/activate", "", "application/json", bytes.NewReader(body))
+	if err != nil || code != http.StatusCreated {
+		return fmt.Errorf("activate: %d %v %.200s", code, err, out)
+	}
+	return nil
+}
+
 // TestSmoke walks the deployment as its users do: health and metrics,
 // a login per role through POST /auth, each role's page, the API, and
 // role separation.
@@ -141,9 +162,12 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("admisionista registers a patient: %d %v", code, err)
 	}
 	if env.patient == "" {
-		if err := env.addUser(ctx, "paciente", p.ID); err != nil {
-			t.Fatalf("historia user add --role paciente: %v", err)
+		// A patient's login comes from a one-time code that admisión
+		// issues and the patient redeems (no staff account links one).
+		if err := activatePatient(ctx, env.base, adm, env.tenant, p.ID, env.password); err != nil {
+			t.Fatalf("patient activation: %v", err)
 		}
+		env.users["paciente"] = "paciente"
 		env.patient = p.ID
 	}
 
