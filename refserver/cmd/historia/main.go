@@ -31,11 +31,13 @@ import (
 const usage = `historia — open electronic health record, reference server
 
 Usage:
-  historia demo [--addr 127.0.0.1:8080] [--demo-password PW] [--patients N] [--data-dir DIR]
+  historia demo [--postgres auto|local|docker] [--addr 127.0.0.1:8080] [--demo-password PW] [--patients N] [--data-dir DIR] [--require-mfa]
   historia demo --database-url URL [--reuse] [--addr ADDR] [--demo-password PW] [--patients N]
   historia serve --database-url URL [--addr ADDR] [--signing-key-file F] [--tls-cert F --tls-key F]
+                 [--metrics-addr ADDR | --metrics-token-file F] [--mfa-roles R,R] [--public-origin URL]
   historia migrate --database-url URL
-  historia user add --tenant T --username U --role R [--patient ID] [--name N] (password from --password-file or stdin)
+  historia user add --tenant T --username U --role R [--name N] (staff; password from --password-file or stdin)
+  historia user activation-code --tenant T --patient ID   (a patient's one-time code to activate their portal account)
   historia user disable --tenant T --username U
   historia user reset-password --tenant T --username U
   historia audit verify [--patient ID] --database-url URL
