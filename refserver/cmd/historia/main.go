@@ -41,6 +41,8 @@ Usage:
   historia user disable --tenant T --username U
   historia user reset-password --tenant T --username U
   historia audit verify [--patient ID] --database-url URL
+  historia audit verify --file EXPORT.ndjson              (offline, from an export)
+  historia audit export --fhir [--patient ID] [--out FILE] --database-url URL
   historia citus distribute|status --database-url URL
   historia citus rebalance [--mode MODE] [--interval 1s] --database-url URL
   historia citus move --table T --value V --to HOST:PORT [--mode MODE] --database-url URL
