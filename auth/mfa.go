@@ -207,16 +207,7 @@ func (s *Service) LoginMFA(ctx context.Context, mfaToken, otp, recoveryCode, cli
 	defer tx.Rollback(ctx)
 	cid, c, why, err := s.lockChallenge(ctx, tx, mfaToken, clientIP, now)
 	fail := func(detail string, result error) (Tokens, error) {
-		if err := appendEvent(ctx, tx, &Event{Tenant: c.tenant, Time: now, Kind: EventMFAFailed, UserID: c.userID,
-			ClientIP: clientIP, Detail: detail}); err != nil {
-			return Tokens{}, err
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return Tokens{}, fmt.Errorf("auth: mfa: %w", err)
-		}
-		s.log.LogAttrs(ctx, slog.LevelInfo, "auth: second factor failed", slog.String("tenant", c.tenant),
-			slog.String("user_id", c.userID), slog.String("client_ip", clientIP), slog.String("reason", detail))
-		return Tokens{}, result
+		return s.refuseSecondFactor(ctx, tx, c, now, clientIP, "mfa", detail, result)
 	}
 	if why != "" {
 		return fail(why, err)
@@ -227,15 +218,12 @@ func (s *Service) LoginMFA(ctx context.Context, mfaToken, otp, recoveryCode, cli
 	if _, err := tx.Exec(ctx, `UPDATE auth_mfa_challenges SET used_at = $2 WHERE id = $1`, cid, now); err != nil {
 		return Tokens{}, fmt.Errorf("auth: mfa: %w", err)
 	}
-	cur, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, c.userID), nil)
+	cur, why, err := lockSecondFactorUser(ctx, tx, c, now)
 	if err != nil {
 		return Tokens{}, fmt.Errorf("auth: mfa: %w", err)
 	}
-	switch {
-	case cur.Status != StatusActive:
-		return fail("disabled", ErrInvalidCredentials)
-	case now.Before(cur.LockedUntil):
-		return fail("locked", ErrInvalidCredentials)
+	if why != "" {
+		return fail(why, ErrInvalidCredentials)
 	}
 	method, codes, err := s.checkSecondFactor(ctx, tx, cur, c.enroll, otp, recoveryCode, now)
 	if err != nil {
@@ -260,6 +248,38 @@ func (s *Service) LoginMFA(ctx context.Context, mfaToken, otp, recoveryCode, cli
 	t, err := s.openSession(ctx, tx, cur, "", "mfa="+method, clientIP, now)
 	t.RecoveryCodes = codes
 	return t, err
+}
+
+// refuseSecondFactor records a refused answer to the MFA step of
+// challenge c (detail says why) as a security event, commits tx, which
+// keeps the challenge spent, and returns result. op names the step in
+// errors.
+func (s *Service) refuseSecondFactor(ctx context.Context, tx pgx.Tx, c challengeRow, now time.Time, clientIP, op, detail string, result error) (Tokens, error) {
+	if err := appendEvent(ctx, tx, &Event{Tenant: c.tenant, Time: now, Kind: EventMFAFailed, UserID: c.userID,
+		ClientIP: clientIP, Detail: detail}); err != nil {
+		return Tokens{}, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Tokens{}, fmt.Errorf("auth: %s: %w", op, err)
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "auth: second factor failed", slog.String("tenant", c.tenant),
+		slog.String("user_id", c.userID), slog.String("client_ip", clientIP), slog.String("reason", detail))
+	return Tokens{}, result
+}
+
+// lockSecondFactorUser reads and locks the user of challenge c; why is
+// "disabled" or "locked" when that user may not sign in now.
+func lockSecondFactorUser(ctx context.Context, tx pgx.Tx, c challengeRow, now time.Time) (u User, why string, err error) {
+	u, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, c.userID), nil)
+	switch {
+	case err != nil:
+		return u, "", err
+	case u.Status != StatusActive:
+		return u, "disabled", nil
+	case now.Before(u.LockedUntil):
+		return u, "locked", nil
+	}
+	return u, "", nil
 }
 
 // checkSecondFactor checks otp or recoveryCode for cur inside tx and

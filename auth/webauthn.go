@@ -404,16 +404,7 @@ func (s *Service) LoginPasskey(ctx context.Context, mfaToken string, response []
 	defer tx.Rollback(ctx)
 	cid, c, why, err := s.lockChallenge(ctx, tx, mfaToken, clientIP, now)
 	fail := func(detail string, result error) (Tokens, error) {
-		if err := appendEvent(ctx, tx, &Event{Tenant: c.tenant, Time: now, Kind: EventMFAFailed, UserID: c.userID,
-			ClientIP: clientIP, Detail: detail}); err != nil {
-			return Tokens{}, err
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return Tokens{}, fmt.Errorf("auth: passkey login: %w", err)
-		}
-		s.log.LogAttrs(ctx, slog.LevelInfo, "auth: second factor failed", slog.String("tenant", c.tenant),
-			slog.String("user_id", c.userID), slog.String("client_ip", clientIP), slog.String("reason", detail))
-		return Tokens{}, result
+		return s.refuseSecondFactor(ctx, tx, c, now, clientIP, "passkey login", detail, result)
 	}
 	if why != "" {
 		return fail(why, err)
@@ -428,15 +419,12 @@ func (s *Service) LoginPasskey(ctx context.Context, mfaToken string, response []
 	if _, err := tx.Exec(ctx, `UPDATE auth_mfa_challenges SET used_at = $2, webauthn_session = NULL WHERE id = $1`, cid, now); err != nil {
 		return Tokens{}, fmt.Errorf("auth: passkey login: %w", err)
 	}
-	cur, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1 FOR UPDATE`, c.userID), nil)
-	if err != nil {
-		return Tokens{}, fmt.Errorf("auth: passkey login: %w", err)
-	}
+	cur, why, err := lockSecondFactorUser(ctx, tx, c, now)
 	switch {
-	case cur.Status != StatusActive:
-		return fail("disabled", ErrInvalidCredentials)
-	case now.Before(cur.LockedUntil):
-		return fail("locked", ErrInvalidCredentials)
+	case err != nil:
+		return Tokens{}, fmt.Errorf("auth: passkey login: %w", err)
+	case why != "":
+		return fail(why, ErrInvalidCredentials)
 	case len(sd) == 0:
 		return fail("webauthn_no_challenge", ErrInvalidMFAToken)
 	}
