@@ -1,16 +1,23 @@
 package ehr
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	sq "github.com/Masterminds/squirrel"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/historiaehr/historia/rbac"
 )
@@ -164,9 +171,19 @@ func scanPatient(row pgx.Row) (Patient, error) {
 }
 
 // patientsByIdentifier returns the patients of tenant that have an
-// identifier (the document or another) with value.
-func patientsByIdentifier(ctx context.Context, q DB, tenant uuid.UUID, value string) ([]uuid.UUID, error) {
-	rows, err := q.Query(ctx, `SELECT patient_id FROM patient_identifiers WHERE value = $1 AND tenant_id = $2`, value, tenant)
+// identifier (the document, whose system is its document type, or
+// another) with value, and of system unless system is empty. Both
+// statements filter on value, the distribution column of
+// patient_identifiers: one shard on Citus.
+func patientsByIdentifier(ctx context.Context, q DB, tenant uuid.UUID, system, value string) ([]uuid.UUID, error) {
+	var rows pgx.Rows
+	var err error
+	if system == "" {
+		rows, err = q.Query(ctx, `SELECT patient_id FROM patient_identifiers WHERE value = $1 AND tenant_id = $2`, value, tenant)
+	} else {
+		rows, err = q.Query(ctx, `SELECT patient_id FROM patient_identifiers WHERE value = $1 AND tenant_id = $2 AND system = $3`,
+			value, tenant, system)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -496,56 +513,414 @@ WHERE patient_id = $1 AND patient_id = $2 AND tenant_id = $3 AND version = $4`,
 	return nv, err
 }
 
-// PatientQuery filters SearchPatients. Set at least one of Name,
-// DocumentNumber, BirthDate, or none to list the tenant's patients.
+// TextMatch says how a name filter of PatientQuery compares: the FHIR
+// string search (MatchPrefix) and its :exact and :contains modifiers.
+type TextMatch int
+
+// The ways a name filter compares. "Folded" is the form of fold: lower
+// case, without diacritics, punctuation turned into spaces, words
+// separated by single spaces.
+const (
+	// MatchPrefix, the default, is FHIR's default string search: every
+	// word of the query, folded, is the start of a word of the names,
+	// folded. So it ignores case, accents and punctuation, and the words
+	// may come in any order: "jose per" and "PER JOSÉ" both find "José
+	// Pérez".
+	MatchPrefix TextMatch = iota
+	// MatchExact is FHIR's :exact: the query, without leading and
+	// trailing white space and in Unicode NFC, equals the names as stored
+	// (RegisterPatient trims them and keeps their case and accents), byte
+	// for byte. It is case- and accent-sensitive: "José Pérez" does not
+	// find "JOSÉ PÉREZ" nor "Jose Perez". For PatientQuery.Name the names
+	// are the GivenNames, the FamilyNames, or the GivenNames, one space and
+	// the FamilyNames: "José", "Pérez" and "José Pérez" all find "José"
+	// "Pérez", while "Pérez José" and "Jos" do not.
+	MatchExact
+	// MatchContains is FHIR's :contains: the whole query, folded, occurs
+	// anywhere in the names, folded, inside a word or across words ("rez"
+	// and "ez go" both find "Pérez Gómez"). For PatientQuery.Name the
+	// names are the given names, one space and the family names.
+	MatchContains
+)
+
+// String returns "prefix", "exact", "contains", or "TextMatch(n)" for an
+// undefined value.
+func (m TextMatch) String() string {
+	switch m {
+	case MatchPrefix:
+		return "prefix"
+	case MatchExact:
+		return "exact"
+	case MatchContains:
+		return "contains"
+	}
+	return "TextMatch(" + itoa(int(m)) + ")"
+}
+
+// Bounds of PatientQuery.
+const (
+	// MaxSearchIDs is the most ids PatientQuery.IDs may list.
+	MaxSearchIDs = 100
+	// maxSearchText is the longest name filter in bytes (a name is at most
+	// 200 bytes); maxSearchFullName the longest exact Name (given names,
+	// a space, family names); maxSearchValue the longest identifier value.
+	maxSearchText     = 200
+	maxSearchFullName = 401
+	maxSearchValue    = 64
+)
+
+// PatientQuery filters SearchPatients. Every filter given narrows the
+// search (the filters are ANDed); a zero field does not filter, and the
+// zero query lists all the tenant's patients. The comments note the FHIR
+// R4 Patient search parameter each filter serves.
+//
+// Input that is too long or malformed fails with a *ValidationError
+// naming the field (see SearchPatients); a well-formed filter that no
+// patient can match (an identifier value of the wrong shape, a date range
+// whose start is after its end) finds nothing.
 type PatientQuery struct {
-	// Name matches patients whose names have words starting with each
-	// word of Name, ignoring case and accents ("jose per" finds "José
-	// Pérez").
+	// Name matches the patient's names (GivenNames and FamilyNames) as
+	// NameMatch says (FHIR name, name:exact, name:contains). A Name that
+	// is blank does not filter, nor, under MatchPrefix and MatchContains,
+	// one without letters or digits. At most 200 bytes (401 under
+	// MatchExact).
 	Name string
-	// DocumentNumber matches the document or any identifier exactly.
+	// NameMatch is how Name compares; the zero value is MatchPrefix.
+	NameMatch TextMatch
+	// Family matches FamilyNames alone as FamilyMatch says (FHIR family,
+	// family:exact, family:contains). At most 200 bytes.
+	Family string
+	// FamilyMatch is how Family compares; the zero value is MatchPrefix.
+	FamilyMatch TextMatch
+	// Given matches GivenNames alone as GivenMatch says (FHIR given,
+	// given:exact, given:contains). At most 200 bytes.
+	Given string
+	// GivenMatch is how Given compares; the zero value is MatchPrefix.
+	GivenMatch TextMatch
+	// DocumentNumber matches the value of the document or of any other
+	// identifier exactly, after upper-casing it and removing its spaces as
+	// RegisterPatient does (FHIR identifier=value). At most 64 bytes. A
+	// search with a DocumentNumber (or IDs) reads only the patients it
+	// names: on Citus it does not fan out.
 	DocumentNumber string
-	// BirthDate matches the date of birth.
+	// IdentifierSystem restricts DocumentNumber to one identifier system
+	// (FHIR identifier=system|value; the FHIR layer maps the system URI to
+	// the name stored here): a document type ("CC", "PASSPORT") matches the
+	// document, any other name the Identifiers of that System ("MRN").
+	// Without DocumentNumber it matches the patients that have an
+	// identifier of the system, whatever its value (identifier=system|).
+	// Compared upper-cased; it must look like a system (1-20 letters or
+	// digits, starting with a letter).
+	IdentifierSystem string
+	// IDs restricts the search to these patient ids (FHIR _id), each a
+	// UUID; at most MaxSearchIDs. A nil or empty IDs does not filter.
+	IDs []string
+	// BirthDate matches the date of birth exactly (FHIR birthdate=eq of a
+	// day). Dates here are calendar dates: a time.Time is taken as the
+	// date it has in its own location, its time of day ignored.
 	BirthDate time.Time
+	// BirthFrom and BirthTo bound the date of birth, both inclusive:
+	// BirthFrom <= birth date <= BirthTo. Either may be zero (no bound);
+	// BirthFrom after BirthTo finds nothing. For FHIR birthdate, whose
+	// value of day, month or year precision stands for the days [lo, hi]:
+	// eq is BirthFrom = lo and BirthTo = hi; ge is BirthFrom = lo; gt and
+	// sa are BirthFrom = hi + 1 day; le is BirthTo = hi; lt and eb are
+	// BirthTo = lo - 1 day; ne is BirthNotFrom = lo and BirthNotTo = hi.
+	// Repeated parameters narrow the bounds (the later From, the earlier
+	// To).
+	BirthFrom, BirthTo time.Time
+	// BirthNotFrom and BirthNotTo exclude the patients born in the
+	// inclusive range [BirthNotFrom, BirthNotTo] (FHIR birthdate=ne). A
+	// zero BirthNotTo excludes the single day BirthNotFrom; BirthNotTo
+	// without BirthNotFrom is invalid; BirthNotFrom after BirthNotTo
+	// excludes nothing.
+	BirthNotFrom, BirthNotTo time.Time
+	// Sex matches Patient.Sex exactly, after trimming and lower-casing: one
+	// of SexFemale, SexMale, SexOther, SexUnknown, which are also the codes
+	// of FHIR gender.
+	Sex string
+	// UpdatedFrom and UpdatedTo bound the time of the patient's last
+	// change (Patient.UpdatedAt, FHIR _lastUpdated), half-open:
+	// UpdatedFrom <= UpdatedAt < UpdatedTo. Either may be zero (no
+	// bound); UpdatedFrom not before UpdatedTo finds nothing. The database
+	// keeps microseconds: a bound with a fraction of a microsecond is
+	// rounded up, which keeps the comparison exact. For FHIR _lastUpdated,
+	// whose value of some precision stands for the instants [lo, hi): eq
+	// is [lo, hi); ge is UpdatedFrom = lo, gt UpdatedFrom = hi, lt
+	// UpdatedTo = lo, le UpdatedTo = hi. ne has no equivalent here (it
+	// would take two searches): a FHIR server should refuse it.
+	UpdatedFrom, UpdatedTo time.Time
 	// IncludeEnteredInError includes patients marked entered in error.
 	IncludeEnteredInError bool
-	// Limit is the page size (default 20, at most 200).
+	// Limit is the page size (default 20, at most 200; a larger Limit is
+	// taken as 200).
 	Limit int
-	// Cursor is PatientPage.Next of the previous page of the same query.
+	// Cursor is PatientPage.Next of the previous page of the same query:
+	// the same filters, whatever the Limit. A cursor of another query is
+	// refused (ErrInvalid, field Cursor).
 	Cursor string
 }
 
 // PatientPage is one page of SearchPatients, ordered by family names,
-// given names and id.
+// given names (both folded) and id.
 type PatientPage struct {
 	Patients []Patient
 	// Next is the cursor of the next page, empty on the last page.
 	Next string
 }
 
+// patientCursor is the keyset position after the last patient of a page,
+// and the fingerprint of the query it belongs to.
 type patientCursor struct {
-	Key string `json:"k"`
-	ID  string `json:"i"`
+	Key   string `json:"k"`
+	ID    string `json:"i"`
+	Query string `json:"q"`
 }
 
-// SearchPatients finds patients of the actor's tenant by name, document
-// number and birth date, with keyset pagination. The search is audited on
-// the tenant's chain (without the search terms). Contact data is blank
-// unless the actor may read it of any patient (rbac KindContact with no
-// care-team or break-glass condition).
+// patientFilter is a PatientQuery validated and normalized: what the
+// search compares, and what its cursor's fingerprint is made of.
+type patientFilter struct {
+	Name, Family, Given                string
+	NameMatch, FamilyMatch, GivenMatch TextMatch
+	Value, System                      string
+	IDs                                []uuid.UUID
+	Birth, BirthFrom, BirthTo          time.Time
+	NotFrom, NotTo                     time.Time
+	Sex                                string
+	UpdatedFrom, UpdatedTo             time.Time
+	All                                bool
+}
+
+// calendarDate returns the date t has in its own location, at midnight
+// UTC; the zero time stays zero.
+func calendarDate(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// ceilMicrosecond rounds t up to a whole microsecond, the resolution of
+// timestamptz.
+func ceilMicrosecond(t time.Time) time.Time {
+	if u := t.Truncate(time.Microsecond); !u.Equal(t) {
+		return u.Add(time.Microsecond)
+	}
+	return t
+}
+
+// cleanText reports whether s can be sent as text: valid UTF-8 without
+// NUL.
+func cleanText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// nameFilter validates and normalizes one name filter: folded for
+// MatchPrefix and MatchContains, trimmed and in NFC for MatchExact.
+func nameFilter(v *validator, field, s string, m TextMatch) string {
+	max := maxSearchText
+	if field == "Name" && m == MatchExact {
+		max = maxSearchFullName
+	}
+	v.maxLen(field, s, max)
+	v.check(cleanText(s), field, CodeInvalid, "is not valid UTF-8 text")
+	switch m {
+	case MatchPrefix, MatchContains:
+		return fold(s)
+	case MatchExact:
+		return norm.NFC.String(trim(s))
+	}
+	v.add(field+"Match", CodeNotAllowed, "must be MatchPrefix, MatchExact or MatchContains")
+	return ""
+}
+
+// searchDate checks that a date or time of a search is one PostgreSQL and
+// the cursor's encoding take.
+func searchDate(v *validator, field string, t time.Time) {
+	v.check(t.IsZero() || (t.Year() >= 1 && t.Year() <= 9999), field, CodeOutOfRange, "must be in the years 1 to 9999")
+}
+
+// filter validates q, adding the bad fields to v (messages name the
+// rule, never the value), and returns it normalized.
+func (q *PatientQuery) filter(v *validator) patientFilter {
+	f := patientFilter{
+		NameMatch: q.NameMatch, FamilyMatch: q.FamilyMatch, GivenMatch: q.GivenMatch,
+		All: q.IncludeEnteredInError,
+	}
+	f.Name = nameFilter(v, "Name", q.Name, q.NameMatch)
+	f.Family = nameFilter(v, "Family", q.Family, q.FamilyMatch)
+	f.Given = nameFilter(v, "Given", q.Given, q.GivenMatch)
+
+	v.maxLen("DocumentNumber", q.DocumentNumber, maxSearchValue)
+	v.check(cleanText(q.DocumentNumber), "DocumentNumber", CodeInvalid, "is not valid UTF-8 text")
+	f.Value = strings.ToUpper(strings.ReplaceAll(trim(q.DocumentNumber), " ", ""))
+	f.System = strings.ToUpper(trim(q.IdentifierSystem))
+	v.check(f.System == "" || docTypeRE.MatchString(f.System), "IdentifierSystem", CodeInvalid,
+		"must be 1-20 letters or digits, starting with a letter")
+
+	if len(q.IDs) > MaxSearchIDs {
+		v.add("IDs", CodeTooMany, "at most "+itoa(MaxSearchIDs))
+	} else {
+		for i, s := range q.IDs {
+			id, err := uuid.Parse(s)
+			if err != nil || len(s) != 36 {
+				v.add(fmt.Sprintf("IDs[%d]", i), CodeInvalid, "must be a UUID")
+				continue
+			}
+			f.IDs = append(f.IDs, id)
+		}
+		slices.SortFunc(f.IDs, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+		f.IDs = slices.Compact(f.IDs)
+	}
+
+	for _, d := range []struct {
+		field string
+		in    time.Time
+		out   *time.Time
+	}{
+		{"BirthDate", q.BirthDate, &f.Birth}, {"BirthFrom", q.BirthFrom, &f.BirthFrom}, {"BirthTo", q.BirthTo, &f.BirthTo},
+		{"BirthNotFrom", q.BirthNotFrom, &f.NotFrom}, {"BirthNotTo", q.BirthNotTo, &f.NotTo},
+	} {
+		searchDate(v, d.field, d.in)
+		*d.out = calendarDate(d.in)
+	}
+	v.check(f.NotTo.IsZero() || !f.NotFrom.IsZero(), "BirthNotFrom", CodeRequired, "is required with BirthNotTo")
+	if f.NotTo.IsZero() {
+		f.NotTo = f.NotFrom
+	}
+
+	f.Sex = strings.ToLower(trim(q.Sex))
+	switch f.Sex {
+	case "", SexFemale, SexMale, SexOther, SexUnknown:
+	default:
+		v.add("Sex", CodeNotAllowed, "must be female, male, other or unknown")
+	}
+
+	searchDate(v, "UpdatedFrom", q.UpdatedFrom)
+	searchDate(v, "UpdatedTo", q.UpdatedTo)
+	if !q.UpdatedFrom.IsZero() {
+		f.UpdatedFrom = ceilMicrosecond(q.UpdatedFrom).UTC()
+	}
+	if !q.UpdatedTo.IsZero() {
+		f.UpdatedTo = ceilMicrosecond(q.UpdatedTo).UTC()
+	}
+	v.check(q.Limit >= 0, "Limit", CodeOutOfRange, "must not be negative")
+	return f
+}
+
+// fingerprint identifies the query f, for its cursors: a short hash of
+// its normalized filters (not of Limit).
+func (f *patientFilter) fingerprint() string {
+	b, _ := json.Marshal(f)
+	sum := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
+}
+
+// The folded names each name filter compares under MatchPrefix and
+// MatchContains, as SQL: search_name holds " given family " folded, and
+// sort_key the folded family names, chr(1) and the folded given names
+// (see searchName and sortKey). An index serving these filters must be
+// on these same expressions.
+const (
+	foldedNameSQL   = `search_name`
+	foldedFamilySQL = `(' ' || split_part(sort_key, chr(1), 1) || ' ')`
+	foldedGivenSQL  = `(' ' || split_part(sort_key, chr(1), 2) || ' ')`
+)
+
+// whereText adds the condition of one name filter s (normalized by
+// nameFilter): under MatchPrefix one LIKE on folded per word, under
+// MatchContains one LIKE of the whole text, under MatchExact the
+// condition exact, whose every parameter is s.
+func whereText(b sq.SelectBuilder, s string, m TextMatch, folded, exact string) sq.SelectBuilder {
+	switch {
+	case s == "":
+	case m == MatchExact:
+		args := make([]any, strings.Count(exact, "?"))
+		for i := range args {
+			args[i] = s
+		}
+		b = b.Where(exact, args...)
+	case m == MatchContains:
+		b = b.Where(folded+" LIKE ?", "%"+likeEscape(s)+"%")
+	default:
+		for _, w := range strings.Fields(s) {
+			b = b.Where(folded+" LIKE ?", "% "+likeEscape(w)+"%")
+		}
+	}
+	return b
+}
+
+// where adds f's conditions to b, all but the identifier value and the
+// cursor.
+func (f *patientFilter) where(b sq.SelectBuilder) sq.SelectBuilder {
+	b = whereText(b, f.Name, f.NameMatch, foldedNameSQL,
+		`(given_names = ? OR family_names = ? OR given_names || ' ' || family_names = ?)`)
+	b = whereText(b, f.Family, f.FamilyMatch, foldedFamilySQL, `family_names = ?`)
+	b = whereText(b, f.Given, f.GivenMatch, foldedGivenSQL, `given_names = ?`)
+	if f.System != "" && f.Value == "" {
+		// Any identifier of the system: the document, or one of the
+		// identifiers kept on the row.
+		js, _ := json.Marshal([]map[string]string{{"system": f.System}})
+		b = b.Where(`(document_type = ? OR identifiers @> ?::jsonb)`, f.System, string(js))
+	}
+	if f.Value == "" && len(f.IDs) > 0 {
+		b = b.Where("patient_id = ANY(?)", f.IDs)
+	}
+	if !f.Birth.IsZero() {
+		b = b.Where(sq.Eq{"birth_date": f.Birth})
+	}
+	if !f.BirthFrom.IsZero() {
+		b = b.Where(sq.GtOrEq{"birth_date": f.BirthFrom})
+	}
+	if !f.BirthTo.IsZero() {
+		b = b.Where(sq.LtOrEq{"birth_date": f.BirthTo})
+	}
+	if !f.NotFrom.IsZero() {
+		b = b.Where("NOT (birth_date BETWEEN ? AND ?)", f.NotFrom, f.NotTo)
+	}
+	if f.Sex != "" {
+		b = b.Where(sq.Eq{"sex": f.Sex})
+	}
+	if !f.UpdatedFrom.IsZero() {
+		b = b.Where(sq.GtOrEq{"updated_at": f.UpdatedFrom})
+	}
+	if !f.UpdatedTo.IsZero() {
+		b = b.Where(sq.Lt{"updated_at": f.UpdatedTo})
+	}
+	if !f.All {
+		b = b.Where(sq.NotEq{"status": StatusEnteredInError})
+	}
+	return b
+}
+
+// SearchPatients finds patients of the actor's tenant that match q (see
+// PatientQuery), with keyset pagination in the order of PatientPage. The
+// search is audited on the tenant's chain, one event per call, without
+// the search terms. Contact data is blank unless the actor may read it of
+// any patient (rbac KindContact with no care-team or break-glass
+// condition).
 //
-// It returns ErrInvalid for a bad cursor or limit, ErrDenied unless the
+// With a DocumentNumber the value is first looked up in
+// patient_identifiers (one shard on Citus), and with IDs or a
+// DocumentNumber only the patients named are read; any other search goes
+// to every shard (marked "fanout: patient search").
+//
+// It returns a *ValidationError (ErrInvalid) naming the bad fields (a
+// text too long or not valid UTF-8, a malformed id, system or sex, an
+// undefined TextMatch, a date outside the years 1 to 9999, a negative
+// limit, a cursor that is not one of this query), ErrDenied unless the
 // actor may search demographics.
 func (r *Repository) SearchPatients(ctx context.Context, q PatientQuery) (PatientPage, error) {
 	const op = "search patients"
 	var v validator
-	v.check(q.Limit >= 0, "Limit", CodeOutOfRange, "must not be negative")
-	v.check(len(q.Name) <= 200, "Name", CodeTooLong, "is too long")
+	f := q.filter(&v)
+	fp := f.fingerprint()
 	var cur patientCursor
 	if q.Cursor != "" {
 		err := decodeCursor(q.Cursor, &cur)
 		_, idErr := uuid.Parse(cur.ID)
-		v.check(err == nil && idErr == nil, "Cursor", CodeInvalid, "is not a cursor of this search")
+		v.check(err == nil && idErr == nil && cur.Query == fp, "Cursor", CodeInvalid, "is not a cursor of this search")
 	}
 	if err := v.err(); err != nil {
 		return PatientPage{}, err
@@ -559,28 +934,17 @@ func (r *Repository) SearchPatients(ctx context.Context, q PatientQuery) (Patien
 	if err != nil {
 		return PatientPage{}, err
 	}
-	doc := strings.ToUpper(strings.ReplaceAll(trim(q.DocumentNumber), " ", ""))
 	b := psql.Select(patientColumns).From("patients").Where(sq.Eq{"tenant_id": a.tenant})
-	if doc == "" {
-		// Without a document number the search goes to every shard.
+	if f.Value == "" && len(f.IDs) == 0 {
+		// Without a document number or ids the search goes to every shard.
 		b = b.Prefix("/* fanout: patient search */")
 	}
-	for _, w := range strings.Fields(fold(q.Name)) {
-		b = b.Where("search_name LIKE ?", "% "+likeEscape(w)+"%")
-	}
-	if !q.BirthDate.IsZero() {
-		y, m, d := q.BirthDate.Date()
-		b = b.Where(sq.Eq{"birth_date": time.Date(y, m, d, 0, 0, 0, 0, time.UTC)})
-	}
-	if !q.IncludeEnteredInError {
-		b = b.Where(sq.NotEq{"status": StatusEnteredInError})
-	}
+	b = f.where(b)
 	if q.Cursor != "" {
 		b = b.Where("(sort_key, patient_id) > (?, ?)", cur.Key, cur.ID)
 	}
 	b = b.Column("sort_key").OrderBy("sort_key", "patient_id").Limit(uint64(limit + 1))
 	var page PatientPage
-	var lastKey string
 	// A search shows contact data only to who may read it of any patient
 	// (the front desk, admissions), not to who needs the care team.
 	contact := r.authz.Decide(a.actor.Principal, rbac.ActionRead, rbac.KindContact, a.target(false, nil)).Allowed
@@ -589,13 +953,19 @@ func (r *Repository) SearchPatients(ctx context.Context, q PatientQuery) (Patien
 			return err
 		}
 		qb := b
-		if doc != "" {
+		if f.Value != "" {
 			// The number is looked up first, in the table distributed by
 			// value (one shard), then only the patients it names are read
 			// (their shards): no fan-out.
-			ids, err := patientsByIdentifier(ctx, tx, a.tenant, doc)
+			ids, err := patientsByIdentifier(ctx, tx, a.tenant, f.System, f.Value)
 			if err != nil {
 				return dbError(op, err)
+			}
+			if len(f.IDs) > 0 {
+				ids = slices.DeleteFunc(ids, func(id uuid.UUID) bool {
+					_, found := slices.BinarySearchFunc(f.IDs, id, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
+					return !found
+				})
 			}
 			qb = qb.Where("patient_id = ANY(?)", ids)
 		}
@@ -631,8 +1001,7 @@ func (r *Repository) SearchPatients(ctx context.Context, q PatientQuery) (Patien
 		}
 		if len(page.Patients) > limit {
 			page.Patients = page.Patients[:limit]
-			lastKey = keys[limit-1]
-			page.Next = encodeCursor(patientCursor{Key: lastKey, ID: page.Patients[limit-1].ID})
+			page.Next = encodeCursor(patientCursor{Key: keys[limit-1], ID: page.Patients[limit-1].ID, Query: fp})
 		}
 		return r.audit(ctx, tx, a, r.clock())
 	})
