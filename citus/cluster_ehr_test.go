@@ -17,6 +17,7 @@ import (
 	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/ehr/ehrtest"
 	"github.com/historiaehr/historia/internal/citustest"
+	"github.com/historiaehr/historia/rbac"
 )
 
 // TestClusterEHR distributes the real ehr schema on the cluster and runs
@@ -83,7 +84,8 @@ func testClusterEHR(t *testing.T, opts citustest.Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Repo.CreateNote(med, ehr.Note{PatientID: p.ID, EncounterID: enc.ID, Title: "Ingreso", Body: "Paciente estable."}, true); err != nil {
+	note, err := h.Repo.CreateNote(med, ehr.Note{PatientID: p.ID, EncounterID: enc.ID, Title: "Ingreso", Body: "Paciente estable."}, true)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.Repo.RecordCondition(med, ehr.Condition{PatientID: p.ID, Code: "I10", Display: "Hipertensión esencial"}); err != nil {
@@ -164,6 +166,15 @@ func testClusterEHR(t *testing.T, opts citustest.Options) {
 		}
 		if st.Events == 0 {
 			t.Errorf("VerifyChain(%s): no events", chain)
+		}
+	}
+
+	// Locate finds the patient of a record known by its id alone (a
+	// fan-out, checked below); a patient's own id is a router query.
+	for _, k := range []rbac.Kind{rbac.KindNote, rbac.KindEncounter, rbac.KindAdmission, rbac.KindContact} {
+		id := map[rbac.Kind]string{rbac.KindNote: note.ID, rbac.KindEncounter: enc.ID, rbac.KindAdmission: enc.ID, rbac.KindContact: p.ID}[k]
+		if got, err := h.Repo.Locate(med, k, id); err != nil || got != p.ID {
+			t.Errorf("Locate(%s) = %q, %v; want %s", k, got, err, p.ID)
 		}
 	}
 

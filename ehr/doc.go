@@ -25,7 +25,15 @@
 // Every write stores a JSON snapshot of the new row in record_versions (in
 // the same statement), read back by History; a mistaken record is marked
 // StatusEnteredInError with a reason (MarkEnteredInError); a signed note
-// is amended with a reason (AmendNote).
+// is amended with a reason (AmendNote). Version.Record decodes a snapshot
+// into the record it was, of the type Chart returns (Note, Observation,
+// ...), field by field equal to it.
+//
+// Every method names a record by its patient and its id (the tables are
+// distributed by patient on Citus). Locate finds the patient of a record
+// known by its id alone (a FHIR read, GET /Observation/{id}), in the
+// actor's tenant; it decides nothing, and an id it does not find leaves a
+// not-found event on the tenant's chain.
 //
 // # Authorization
 //
@@ -38,6 +46,12 @@
 // one. A denial is audited in its own transaction and returned wrapping
 // ErrDenied (which is rbac.ErrDenied), or ErrNotFound when the patient
 // named is not in the actor's tenant (see Errors).
+//
+// InTx runs several methods in one transaction, all or nothing (a FHIR
+// transaction Bundle): each authorizes, validates and audits as on its
+// own (a write in a savepoint); the events of allowed accesses commit or
+// roll back with the transaction, while those of denied and not-found
+// attempts are recorded after it ends, whatever its outcome.
 //
 // # What a patient reads of their own record
 //
@@ -108,6 +122,23 @@
 //	not_allowed   a value outside the field's set (status, sex, category, kind), or refused by the policy
 //	mismatch      a value contradicting another argument of the call
 //
+// # Patient search
+//
+// SearchPatients serves the FHIR R4 Patient search parameters through
+// PatientQuery: name, family and given with the default string match and
+// the :exact and :contains modifiers (TextMatch), identifier
+// (DocumentNumber, IdentifierSystem), birthdate with its prefixes
+// (BirthDate, BirthFrom and BirthTo inclusive, BirthNotFrom and
+// BirthNotTo for ne), gender (Sex), _id (IDs) and _lastUpdated
+// (UpdatedFrom inclusive, UpdatedTo exclusive). The default and :contains
+// matches compare folded names (lower case, without accents, punctuation
+// as spaces, as kept in patients.search_name and sort_key); :exact
+// compares the names as stored, case and accents included. Pages are
+// keyset-paginated on (sort_key, patient_id): patients registered while a
+// client pages neither repeat nor hide those already there. A cursor
+// carries a fingerprint of its query's filters and is refused by another
+// query.
+//
 // # SQL
 //
 // Statements with a fixed shape are constants. Queries built from
@@ -124,5 +155,7 @@
 // patient_id and colocated with patients (their keys all include it, and
 // every per-patient query filters on it), uniqueness across patients in
 // tables distributed by the unique value, small tables as reference
-// tables. The same schema runs on plain PostgreSQL.
+// tables. The same schema runs on plain PostgreSQL. Tenant-wide listings
+// and Locate ask every shard; each such statement is marked
+// "/* fanout: name */" and listed in docs/citus.md.
 package ehr

@@ -21,7 +21,8 @@ import (
 // method runs in its own transaction, and the audit record of a denied
 // request is committed on its own; with a pgx.Tx the methods run in
 // savepoints of the caller's transaction, and a denial is recorded only if
-// the caller commits.
+// the caller commits. To run several methods in one transaction and keep
+// the denials whatever its outcome, use Repository.InTx.
 type DB interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
@@ -42,6 +43,10 @@ type Repository struct {
 	authz   *rbac.Engine
 	now     func() time.Time
 	noAudit bool // benchmarks only: skip audit on reads
+	// deferred, set in the Repository InTx gives fn, collects the audit
+	// events of refused and not-found attempts, written on the DB InTx
+	// was called on once the transaction has ended (see InTx).
+	deferred *auditQueue
 }
 
 // Option configures a Repository.
@@ -389,6 +394,8 @@ const patientInTenantSQL = `SELECT EXISTS (SELECT 1 FROM patients WHERE patient_
 
 // deny records a denied access on the repository's DB (its own
 // transaction, as the caller's is rolled back) and returns the error.
+// Inside InTx the event is recorded once the transaction has ended
+// (deferAudit).
 //
 // A denial about a patient who is not in the actor's tenant (another
 // tenant's, or no one's) is recorded on the tenant's own chain, with the
@@ -407,27 +414,46 @@ func (r *Repository) deny(ctx context.Context, op string, a *access) error {
 	denied := &rbac.DeniedError{Decision: a.decision}
 	ctx = context.WithoutCancel(ctx)
 	var out error = fmt.Errorf("ehr: %s: %w", op, denied)
+	db := r.liveDB()
+	inTenant := true
 	if a.patient != uuid.Nil {
-		var inTenant bool
-		if err := r.db.QueryRow(ctx, patientInTenantSQL, a.patient, a.tenant).Scan(&inTenant); err != nil {
-			return errors.Join(fmt.Errorf("ehr: %s: %w", op, denied), dbError("check patient", err))
+		// Inside InTx this reads in the transaction, which sees what it
+		// wrote (a patient it registered): the answer is the one a
+		// permitted request would get there.
+		if err := db.QueryRow(ctx, patientInTenantSQL, a.patient, a.tenant).Scan(&inTenant); err != nil {
+			// Inside InTx the event is still recorded: its chain is
+			// chosen when it is written. Outside, as before, not.
+			r.deferAudit(a, true)
+			return errors.Join(out, dbError("check patient", err))
 		}
-		if !inTenant {
-			if !a.newPatient {
-				out = &notInTenantError{op: op, patient: a.patient}
-			}
-			rec := a.patientID
-			if a.record != "" {
-				rec += "/" + a.record
-			}
-			a.record = rec
-			a.setPatient(uuid.Nil)
+		if !inTenant && !a.newPatient {
+			out = &notInTenantError{op: op, patient: a.patient}
 		}
 	}
-	if err := r.audit(ctx, r.db, a, r.clock()); err != nil {
+	if r.deferAudit(a, true) {
+		return out
+	}
+	if err := r.auditDenial(ctx, db, a, inTenant, r.clock()); err != nil {
 		return errors.Join(out, err)
 	}
 	return out
+}
+
+// auditDenial appends the event of the denied access a through q, at
+// now: on a's chain when a names no patient or a patient of the tenant
+// (inTenant), else on the tenant's own chain with the patient id asked
+// for as the record ("patient" or "patient/record").
+func (r *Repository) auditDenial(ctx context.Context, q DB, a *access, inTenant bool, now time.Time) error {
+	b := *a
+	if b.patient != uuid.Nil && !inTenant {
+		rec := b.patientID
+		if b.record != "" {
+			rec += "/" + b.record
+		}
+		b.record = rec
+		b.setPatient(uuid.Nil)
+	}
+	return r.audit(ctx, q, &b, now)
 }
 
 // notInTenantError is the answer to a refused request about a patient id
@@ -448,9 +474,10 @@ func (e *notInTenantError) Unwrap() error { return ErrNotFound }
 // not in the tenant (ErrNotFound) although the policy allowed the
 // request, an event with OutcomeNotFound on the tenant's own chain, with
 // the ids asked for as the record ("patient" or "patient/record"), in its
-// own transaction (the request's was rolled back). Scanning ids thus
-// leaves a trail; a found request costs nothing more. It returns err,
-// joined with the audit failure if any.
+// own transaction (the request's was rolled back; inside InTx, once the
+// transaction has ended: deferAudit). Scanning ids thus leaves a trail; a
+// found request costs nothing more. It returns err, joined with the audit
+// failure if any.
 func (r *Repository) notFound(ctx context.Context, a *access, err error) error {
 	if a == nil || !errors.Is(err, ErrNotFound) || !a.decision.Allowed || r.noAudit {
 		return err
@@ -467,7 +494,10 @@ func (r *Repository) notFound(ctx context.Context, a *access, err error) error {
 	b.record = rec
 	b.setPatient(uuid.Nil)
 	b.outcome = OutcomeNotFound
-	if aerr := r.audit(context.WithoutCancel(ctx), r.db, &b, r.clock()); aerr != nil {
+	if r.deferAudit(&b, false) {
+		return err
+	}
+	if aerr := r.audit(context.WithoutCancel(ctx), r.liveDB(), &b, r.clock()); aerr != nil {
 		return errors.Join(err, aerr)
 	}
 	return err

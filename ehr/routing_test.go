@@ -21,6 +21,7 @@ var fanouts = []string{
 	"agenda",             // ListAppointments of a practitioner or the tenant
 	"audit search",       // SearchAudit without a chain
 	"break-glass review", // ListBreakGlass without a patient
+	"locate",             // Locate of a record other than the patient's own
 }
 
 // TestEveryPatientStatementIsRoutable records every statement the
@@ -65,7 +66,7 @@ func TestEveryPatientStatementIsRoutable(t *testing.T) {
 // routingExtras runs the paths fullWorkflow leaves out: search by
 // document, break the glass and read under it, the patient's own
 // appointments, the audit of one chain and one patient's grants, reads of
-// an unknown patient and a denial.
+// an unknown patient and a denial, Locate.
 func routingExtras(t *testing.T, h *ehrtest.Hospital) {
 	t.Helper()
 	repo := h.Repo
@@ -89,6 +90,10 @@ func routingExtras(t *testing.T, h *ehrtest.Hospital) {
 		t.Fatal("chart under break-glass not flagged")
 	}
 	n := must(repo.CreateNote(med, ehr.Note{PatientID: p.ID, Title: "Urgencias", Body: "Ingreso por urgencias."}, true))
+	if got := must(repo.Locate(med, rbac.KindNote, n.ID)); got != p.ID {
+		t.Fatalf("Locate(note) = %s", got)
+	}
+	must(repo.Locate(med, rbac.KindContact, p.ID))
 	if got := must(repo.ListBreakGlass(aud, ehr.BreakGlassQuery{PatientID: p.ID})); len(got) != 1 || got[0].ID != g.ID || got[0].Uses < 2 {
 		t.Fatalf("ListBreakGlass(patient) = %+v", got)
 	}

@@ -1,0 +1,18 @@
+-- Repository.Locate: the patient a record belongs to, from the record's id
+-- alone (a FHIR read, GET /Observation/{id}, names only the record).
+-- Every write of a versioned record stores a snapshot in record_versions
+-- (writeKeyed), so every record has exactly one row at version 1, which
+-- names its patient, tenant and kind. Indexing those rows only keeps the
+-- index one entry per record, whatever the number of versions; Locate
+-- filters on version = 1 as a literal so that the planner uses it, and
+-- filters tenant_id and kind on the row.
+--
+-- Not unique: ids are UUIDv7 made by ehr, but uniqueness is not this
+-- index's business, and on Citus a unique index would have to include
+-- the distribution column (patient_id), which Locate does not know. On
+-- Citus the index is created on every shard and the lookup asks every
+-- shard ("/* fanout: locate */", docs/citus.md).
+--
+-- CREATE INDEX (not CONCURRENTLY: each migration runs in a transaction)
+-- blocks writes to record_versions while it builds.
+CREATE INDEX record_versions_record_idx ON record_versions (record_id) WHERE version = 1;
