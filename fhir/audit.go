@@ -92,6 +92,10 @@ func EncodeAuditEvent(e ehr.AuditEvent) ([]byte, error) {
 		r.Outcome = "0"
 	case ehr.OutcomeDenied:
 		r.Outcome = "4"
+	case ehr.OutcomeNotFound:
+		// 8, serious failure: the request named a patient or record that
+		// is not in the tenant (a scan of ids leaves this trail).
+		r.Outcome = "8"
 	default:
 		return nil, errf("audit event %s: unknown outcome %q", e.ID, e.Outcome)
 	}
@@ -196,8 +200,10 @@ func DecodeAuditEvent(data []byte) (ehr.AuditEvent, error) {
 		e.Outcome = ehr.OutcomeAllowed
 	case "4":
 		e.Outcome = ehr.OutcomeDenied
-	case "8", "12":
-		d.add(IssueNotSupported, d.at("outcome"), "Historia records 0 (allowed) and 4 (denied)")
+	case "8":
+		e.Outcome = ehr.OutcomeNotFound
+	case "12":
+		d.add(IssueNotSupported, d.at("outcome"), "Historia records 0 (allowed), 4 (denied) and 8 (not found)")
 	default:
 		d.add(IssueCodeInvalid, d.at("outcome"), "%q is not an audit event outcome", r.Outcome)
 	}

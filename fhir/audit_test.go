@@ -31,6 +31,10 @@ func chain(n int) []ehr.AuditEvent {
 		if i == 2 {
 			e.Outcome, e.Reason, e.Kind, e.Action, e.RequestID, e.IP = ehr.OutcomeDenied, "not on the care team", "note", "update", "", ""
 		}
+		if i == 3 {
+			// A request that named a record not in the tenant.
+			e.Outcome, e.Rule, e.Kind, e.Action, e.RecordID = ehr.OutcomeNotFound, "", "note", "locate", patID+"/0190a1b2-0000-7000-8000-0000000000n9"
+		}
 		e.Hash = fhir.AuditHash(e)
 		prev = e.Hash
 		out = append(out, e)
@@ -39,8 +43,8 @@ func chain(n int) []ehr.AuditEvent {
 }
 
 func TestAuditEventRoundTrip(t *testing.T) {
-	for i, e := range chain(3) {
-		name := []string{"auditevent", "auditevent-breakglass", "auditevent-denied"}[i]
+	for i, e := range chain(4) {
+		name := []string{"auditevent", "auditevent-breakglass", "auditevent-denied", "auditevent-notfound"}[i]
 		roundTrip(t, name, e, fhir.EncodeAuditEvent, fhir.DecodeAuditEvent)
 	}
 }
