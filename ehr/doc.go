@@ -35,6 +35,26 @@
 // actor's tenant; it decides nothing, and an id it does not find leaves a
 // not-found event on the tenant's chain.
 //
+// # Import
+//
+// The workflow methods create records in their initial state, by the
+// actor, now: an encounter in progress, a booked appointment, a draft or
+// a note signed by the actor. ImportRecord stores a record as it is in
+// the system it comes from (a patient moved from another hospital or
+// tenant, a bulk import): a finished encounter or a discharged admission,
+// a fulfilled or cancelled appointment, an ended care-team membership, an
+// amended or entered-in-error note or observation, with their clinical
+// times and the people the source names (author, signer, recorder,
+// prescriber). It is authorized as the kind's workflow create for the
+// patient (ActionCreate; ActionAdmit for an admission, ActionSchedule
+// for an appointment) and validated as it, plus the status and the
+// consistency of the times. The record gets a new id, the actor's
+// tenant, version 1; its version's ChangedBy is the importing actor, its
+// Reason ReasonImported, and its audit event's action AuditActionImport.
+// Imported attributions are historical: they say who the source says
+// wrote, signed or prescribed, and are no proof of authorship within this
+// system; the trail says who imported them.
+//
 // # Authorization
 //
 // Each method builds an rbac request from the Actor in the context: the

@@ -16,11 +16,19 @@ import (
 // tenant, run, audit.
 func (r *Repository) createRecord(ctx context.Context, op string, kind rbac.Kind, pid, id uuid.UUID,
 	run func(tx pgx.Tx, a *access, now time.Time) error) error {
-	a, err := newAccess(ctx, op, rbac.ActionCreate, kind, pid)
+	return r.insertRecord(ctx, op, rbac.ActionCreate, kind, "", pid, id, run)
+}
+
+// insertRecord runs the insertion of record id of kind for patient pid in
+// a transaction: authorize action on kind, check the patient is in the
+// tenant, run, audit (as auditAction when it is not empty: an import).
+func (r *Repository) insertRecord(ctx context.Context, op string, action rbac.Action, kind rbac.Kind, auditAction string,
+	pid, id uuid.UUID, run func(tx pgx.Tx, a *access, now time.Time) error) error {
+	a, err := newAccess(ctx, op, action, kind, pid)
 	if err != nil {
 		return err
 	}
-	a.record = id.String()
+	a.record, a.actionName = id.String(), auditAction
 	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
 		if err := r.authorize(ctx, tx, op, a); err != nil {
 			return err

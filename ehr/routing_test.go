@@ -1,6 +1,7 @@
 package ehr_test
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -90,6 +91,7 @@ func routingExtras(t *testing.T, h *ehrtest.Hospital) {
 		t.Fatal("chart under break-glass not flagged")
 	}
 	n := must(repo.CreateNote(med, ehr.Note{PatientID: p.ID, Title: "Urgencias", Body: "Ingreso por urgencias."}, true))
+	routingImports(t, h, p, med)
 	if got := must(repo.Locate(med, rbac.KindNote, n.ID)); got != p.ID {
 		t.Fatalf("Locate(note) = %s", got)
 	}
@@ -154,4 +156,33 @@ func TestRoutingChecker(t *testing.T) {
 	if !strings.Contains(strings.Join(fanouts, ","), "patient search") {
 		t.Error("allow-list lost the patient search")
 	}
+}
+
+// routingImports imports a record of every kind for patient p (med may
+// create clinical records of p), so that ImportRecord's statements are
+// checked too.
+func routingImports(t *testing.T, h *ehrtest.Hospital, p ehr.Patient, med context.Context) {
+	t.Helper()
+	repo := h.Repo
+	adm, sec := h.As(h.Admisionista), h.As(h.Secretaria)
+	start := time.Now().UTC().Add(-96 * time.Hour).Truncate(time.Hour)
+	end := start.Add(3 * time.Hour)
+	enc := must(repo.ImportRecord(adm, ehr.Encounter{PatientID: p.ID, Class: ehr.ClassInpatient, Status: ehr.EncounterFinished,
+		PractitionerID: h.Practitioner.ID, Ward: "UCI", StartedAt: start, EndedAt: &end, Disposition: "home"})).(ehr.Encounter)
+	must(repo.ImportRecord(med, ehr.Encounter{PatientID: p.ID, Class: ehr.ClassAmbulatory, Status: ehr.EncounterFinished,
+		StartedAt: start, EndedAt: &end}))
+	must(repo.ImportRecord(sec, ehr.Appointment{PatientID: p.ID, PractitionerID: h.Practitioner.ID, Start: start,
+		End: start.Add(30 * time.Minute), Status: ehr.AppointmentFulfilled}))
+	must(repo.ImportRecord(adm, ehr.CareTeamMember{PatientID: p.ID, PractitionerID: h.Practitioner.ID, Role: "attending",
+		StartsAt: start, EndsAt: &end, Status: ehr.CareTeamEnded}))
+	must(repo.ImportRecord(med, ehr.Note{PatientID: p.ID, EncounterID: enc.ID, Title: "Epicrisis", Body: "Alta.", Status: ehr.NoteAmended,
+		AuthorID: "source-user", SignedBy: "source-user", SignedAt: &end}))
+	must(repo.ImportRecord(med, ehr.Condition{PatientID: p.ID, EncounterID: enc.ID, Code: "J18.9", Display: "Neumonía",
+		Status: "resolved", OnsetDate: &start, RecordedBy: "source-user"}))
+	must(repo.ImportRecord(med, ehr.Allergy{PatientID: p.ID, Substance: "Látex", Severity: "mild", RecordedBy: "source-user"}))
+	must(repo.ImportRecord(med, ehr.MedicationRequest{PatientID: p.ID, Medication: "Amoxicilina", Dose: 500, DoseUnit: "mg",
+		Route: "oral", Frequency: "cada 8 horas", Status: "completed", StartsOn: &start, EndsOn: &end, PrescriberID: "source-user"}))
+	v := 37.9
+	must(repo.ImportRecord(med, ehr.Observation{PatientID: p.ID, Category: ehr.CategoryVitalSigns, Code: ehr.CodeBodyTemp, Value: &v,
+		Unit: "Cel", EffectiveAt: start, Status: ehr.StatusEnteredInError, RecordedBy: "source-user"}))
 }

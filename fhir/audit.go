@@ -48,7 +48,7 @@ const (
 
 // auditActions maps ehr actions to AuditEvent.action (C, R, U, D, E).
 var auditActions = map[string]string{
-	"read": "R", "search": "R", "verify": "R", "create": "C", "admit": "C", "schedule": "C",
+	"read": "R", "search": "R", "verify": "R", "create": "C", "admit": "C", "schedule": "C", "import": "C",
 	"update": "U", "amend": "U", "sign": "U", "transfer": "U", "discharge": "U", "cancel": "U", "check-in": "U",
 }
 
