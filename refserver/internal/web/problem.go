@@ -172,19 +172,7 @@ func fieldProblems(err error) []FieldProblem {
 // page for a browser or the JSON error for an API client. A 500 is logged
 // (the error's message carries ids, never personal data).
 func (rt *Router) Fail(w http.ResponseWriter, r *http.Request, err error) {
-	p := ProblemOf(r.Context(), err)
-	if p.Status >= http.StatusInternalServerError {
-		rt.log.ErrorContext(r.Context(), "request failed", "error", err)
-	}
-	var rn *renamed
-	if errors.As(err, &rn) {
-		for i, f := range p.Fields {
-			if n, ok := rn.names[f.Field]; ok {
-				p.Fields[i].Field = n
-			}
-		}
-	}
-	rt.writeProblem(w, r, p)
+	rt.writeProblem(w, r, rt.problem(r, err))
 }
 
 // APIError is the body of every JSON error answer (openapi.yaml,

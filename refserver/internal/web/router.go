@@ -60,6 +60,7 @@ type Router struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	routes  []string
+	cop     *http.CrossOriginProtection
 }
 
 // New returns the Router of cfg.
@@ -71,6 +72,7 @@ func New(cfg Config) *Router {
 		rt.routesSession()
 	}
 	cop := http.NewCrossOriginProtection()
+	rt.cop = cop
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt.log.WarnContext(r.Context(), "cross-origin request refused", "path", r.URL.Path)
 		rt.writeProblem(w, r, problemCrossOrigin)
@@ -78,6 +80,14 @@ func New(cfg Config) *Router {
 	rt.handler = rt.observe(cop.Handler(rt.cleanQuery(rt.jsonBodies(rt.mux))))
 	return rt
 }
+
+// AllowCrossOrigin exempts the routes of pattern (http.ServeMux syntax,
+// such as "/fhir/R4/") from the cross-origin protection. Only for routes
+// that authenticate with a bearer token alone (HandleBearer): a
+// cross-site request there carries no credential the browser adds, so it
+// can forge nothing, and browser applications of other origins (SMART on
+// FHIR apps) must be able to call them.
+func (rt *Router) AllowCrossOrigin(pattern string) { rt.cop.AddInsecureBypassPattern(pattern) }
 
 // ServeHTTP implements http.Handler.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) { rt.handler.ServeHTTP(w, r) }
