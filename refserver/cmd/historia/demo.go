@@ -364,6 +364,7 @@ func (d demoRun) serve(ctx context.Context, pool *pgxpool.Pool, tenant, stopNote
 	for _, user := range demo.Users() {
 		fmt.Fprintf(d.stdout, "  %-14s %s\n", user, pw)
 	}
+	fmt.Fprintf(d.stdout, "\nFHIR R4: http://%s/fhir/R4/metadata (bearer token from POST /auth, see README.md)\n", ln.Addr())
 	if d.requireMFA {
 		fmt.Fprintf(d.stdout, "\nA second factor is required (--require-mfa): each staff user enrols an authenticator app at their first login.\n")
 	}

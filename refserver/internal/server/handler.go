@@ -14,6 +14,7 @@ import (
 	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/rbac"
 	"github.com/historiaehr/historia/refserver/internal/app"
+	"github.com/historiaehr/historia/refserver/internal/protocol/fhir"
 	"github.com/historiaehr/historia/refserver/internal/web"
 	"github.com/historiaehr/historia/refserver/internal/web/api"
 	"github.com/historiaehr/historia/refserver/internal/web/pages"
@@ -107,5 +108,6 @@ func Handler(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, keys *au
 		}, App: a})
 	pages.Mount(rt, a)
 	api.Mount(rt, a)
+	fhir.Mount(rt, a)
 	return rt, nil
 }

@@ -35,7 +35,7 @@ var onCitus bool
 // and auth), from ehrtest: HISTORIA_TEST_DATABASE_URL, else a container
 // from HISTORIA_TEST_PG_IMAGE (dockertest), else the installed binaries.
 // Without a server the test is skipped, or fails under CI=true.
-func testDB(t *testing.T) *pgxpool.Pool {
+func testDB(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
 	var dbURL string
@@ -81,13 +81,13 @@ type fixture struct {
 	cfg      Config
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	return newFixtureWith(t, func(*Config) {})
 }
 
 // newFixtureWith is newFixture with the server's Config adjusted by fn.
-func newFixtureWith(t *testing.T, fn func(*Config)) *fixture {
+func newFixtureWith(t testing.TB, fn func(*Config)) *fixture {
 	t.Helper()
 	ctx := t.Context() // ends the revocation listener with the test
 	pool := testDB(t)
@@ -150,7 +150,7 @@ func (f *fixture) browserLogin(t *testing.T, tenant, user string) ([]*http.Cooki
 
 // token signs in through the OAuth2 password grant and returns the
 // access token.
-func (f *fixture) token(t *testing.T, tenant, user string) string {
+func (f *fixture) token(t testing.TB, tenant, user string) string {
 	t.Helper()
 	form := url.Values{"username": {user}, "password": {testPassword}, "tenant": {tenant}}
 	r := httptest.NewRequest("POST", "/auth", strings.NewReader(form.Encode()))

@@ -344,7 +344,7 @@ func fillPattern(pattern string) (method, path string) {
 	for _, p := range []string{"{id}", "{note}", "{lang}"} {
 		path = strings.ReplaceAll(path, p, randomUUID)
 	}
-	path = strings.TrimSuffix(path, "/")
+	path = strings.TrimSuffix(strings.ReplaceAll(path, "{$}", ""), "/")
 	return method, path
 }
 
@@ -364,6 +364,16 @@ func TestCrossOriginRefusedOnEveryPost(t *testing.T) {
 			}
 			method, path = "POST", "/"
 		}
+		if method == "OPTIONS" {
+			continue // the CORS preflight of /fhir: changes nothing
+		}
+		// The FHIR API takes bearer tokens only and answers CORS: a
+		// cross-site request with the session cookies is not
+		// authenticated there (401), so it acts on nothing either.
+		want := http.StatusForbidden
+		if strings.HasPrefix(path, "/fhir/") {
+			want = http.StatusUnauthorized
+		}
 		n++
 		for _, hdr := range [][2]string{{"Sec-Fetch-Site", "cross-site"}, {"Sec-Fetch-Site", "same-site"}, {"Origin", "https://evil.example"}} {
 			r := httptest.NewRequest(method, path, strings.NewReader("username=x&password=y&chain=&role=admin"))
@@ -372,8 +382,8 @@ func TestCrossOriginRefusedOnEveryPost(t *testing.T) {
 			for _, c := range cookies {
 				r.AddCookie(c)
 			}
-			if res := f.serve(r); res.StatusCode != http.StatusForbidden {
-				t.Errorf("%s %s with %s: %s: %d, want 403", method, path, hdr[0], hdr[1], res.StatusCode)
+			if res := f.serve(r); res.StatusCode != want {
+				t.Errorf("%s %s with %s: %s: %d, want %d", method, path, hdr[0], hdr[1], res.StatusCode, want)
 			}
 		}
 	}
@@ -408,7 +418,7 @@ func TestBadInputRefused(t *testing.T) {
 		"/cuenta": "medico", "/auth/webauthn/register": "medico"}
 	for _, pattern := range srv.Routes() {
 		method, path := fillPattern(pattern)
-		if method != "POST" || strings.HasPrefix(path, "/api/") || path == "/auth" || path == "/logout" {
+		if method != "POST" || strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/fhir/") || path == "/auth" || path == "/logout" {
 			continue
 		}
 		path = strings.ReplaceAll(path, "/pacientes/"+randomUUID, "/pacientes/"+pid)

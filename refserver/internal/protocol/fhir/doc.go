@@ -1,49 +1,46 @@
-// Package fhir is the place reserved for the reference server's FHIR R4
-// front-end (the next milestone). It holds no code yet; this says how it
-// will be built, so that it is a thin mapping like the JSON API and a new
-// way in cannot bypass a rule.
-//
-// A protocol front-end is a package under internal/protocol, mounted on
-// the HTTP kernel by the composition root, as miniflux mounts its APIs
-// beside its pages:
+// Package fhir is the reference server's FHIR R4 (4.0.1) front-end,
+// mounted at /fhir/R4 by the composition root beside the pages and the
+// JSON API:
 //
 //	// internal/server/handler.go
-//	rt := web.New(web.Config{..., App: a})
 //	pages.Mount(rt, a)
 //	api.Mount(rt, a)
-//	fhir.Mount(rt, a) // routes under /fhir/r4
+//	fhir.Mount(rt, a)
 //
-//	// internal/protocol/fhir
-//	func Mount(rt *web.Router, a *app.App) {
-//		x := &server{web: rt, app: a}
-//		rt.Handle("GET /fhir/r4/Patient/{id}", x.readPatient)
-//		rt.Handle("GET /fhir/r4/Patient/{id}/$everything", x.everything)
-//		...
-//	}
+// It routes, negotiates (application/fhir+json only; _format=json), maps
+// records with the root module's fhir package (imported here as r4) and
+// answers errors as OperationOutcomes. It decides nothing about who may
+// see what:
 //
-// What it may and may not do:
+//   - Authentication is the kernel's, bearer tokens only
+//     (web.Router.HandleBearer): a session cookie is not accepted on
+//     /fhir, so a page open in a clinician's browser cannot be made to
+//     reach it from another site.
+//   - Every record is read and written through ehr.Repository with the
+//     caller in the context: ehr authorizes each one (rbac: roles, care
+//     team, break-the-glass, the patient's own record; another tenant's
+//     ids are not found) and audits it on the patient's hash chain, as for
+//     a page. A patient only ever receives final notes: ehr enforces it.
+//   - Errors go through web's one error table (web.ProblemOf): the status,
+//     the stable code (issue.details) and the fields at fault
+//     (issue.expression, as FHIRPath) of an OperationOutcome. What the
+//     table does not know (406, 412, 415, 428, a parameter the search
+//     refuses) is answered here with the same shape.
+//   - The SMART on FHIR seam is Options.Narrow: asked before every
+//     interaction with the caller, the resource type and the interaction,
+//     it can refuse (scopes narrow what a token may do) but cannot allow
+//     anything rbac refuses, since ehr still decides every record.
 //
-//   - Authentication and the caller come from the kernel: rt.Handle
-//     authenticates (bearer token) and puts the app.Caller in the
-//     request's context; every ehr call takes that context, so ehr
-//     authorizes (rbac) and audits each read and write. The front-end
-//     never decides who may see what.
-//   - Records are mapped to and from FHIR resources by the root module's
-//     fhir package (design.md: fhir/ may import ehr); this package only
-//     routes, decodes and encodes (application/fhir+json).
-//   - Rules that span the libraries are app's (app.PatientNotes for what
-//     a patient reads of their own notes, app.Staff for accounts, display
-//     names from app.Directory); call them, do not re-implement them.
-//   - Errors go through the one table: web.ProblemOf(ctx, err) gives the
-//     status and the stable code (and the fields at fault, with their
-//     codes) that an OperationOutcome carries (issue.code from the status,
-//     issue.details from the code, issue.expression from the fields).
-//   - Its routes are described like the JSON API's (a capability
-//     statement at /fhir/r4/metadata) and tested the same way: a test
-//     checks the routes against the statement both ways.
+// Resource ids are ehr's record ids (UUIDs), the same the JSON API uses;
+// a record of a patient is found from its id alone with
+// ehr.Repository.Locate. meta.versionId is the record's version, the ETag
+// is W/"version", and an update must name the version it read (If-Match
+// or meta.versionId): a stale one answers 412. Nothing is deleted: DELETE
+// answers 405, and a record is withdrawn by updating it with status
+// entered-in-error.
 //
-// A front-end that is not HTTP (HL7v2 over MLLP) goes beside this one
-// (internal/protocol/hl7v2) with its own listener started by the
-// composition root, and still reaches the records only through app and
-// ehr with an app.Caller in its context.
+// The CapabilityStatement (GET /fhir/R4/metadata, public) is generated
+// from the routes Mount registers; a test checks it against the routes
+// both ways. docs/fhir.md lists the resources, the mapping, the search
+// parameters and what is not supported.
 package fhir
