@@ -30,6 +30,13 @@ func TestWorkflowsOnCitus(t *testing.T) {
 		{"APIFlows", TestAPIFlows},
 		{"AuditVerifyAndPoolMetrics", TestAuditVerifyAndPoolMetrics},
 		{"IDORAndOtherTenant", TestIDORAndOtherTenant},
+		// The FHIR API: Locate's fan-out, transactions (InTx, savepoints
+		// on the coordinator), imports, searches and refusals.
+		{"FHIRInteractions", TestFHIRInteractions},
+		{"FHIRTransaction", TestFHIRTransaction},
+		{"FHIRRoundTripIntoAnotherTenant", TestFHIRRoundTripIntoAnotherTenant},
+		{"FHIRSearchRecords", TestFHIRSearchRecords},
+		{"FHIRSecurity", TestFHIRSecurity},
 	} {
 		t.Run(w.name, w.run)
 	}
