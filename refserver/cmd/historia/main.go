@@ -10,7 +10,9 @@
 //	historia citus distribute|status --database-url URL
 //	historia citus rebalance|move|isolate ... --database-url URL
 //	historia tenant add|list --database-url URL
+//	historia import --database-url URL PATH...   # FHIR R4 ndjson files and Bundles into a tenant
 //	historia healthcheck [--url URL]   # for container health checks
+//	historia load --demo-password PW   # drive a demo server with a role mix, report latencies
 //
 // Every flag can also be set with a HISTORIA_* environment variable
 // (--database-url is HISTORIA_DATABASE_URL); secrets can come from files
@@ -43,10 +45,14 @@ Usage:
   historia audit verify [--patient ID] --database-url URL
   historia audit verify --file EXPORT.ndjson              (offline, from an export)
   historia audit export --fhir [--patient ID] [--out FILE] --database-url URL
+  historia import [--tenant T] [--workers 2] [--rejects F] [--source NAME] [--partial] [--dry-run] --database-url URL PATH...
+                (FHIR R4 .ndjson files and Bundles, a bulk export or Synthea's output, into a tenant)
   historia citus distribute|status --database-url URL
   historia citus rebalance [--mode MODE] [--interval 1s] --database-url URL
   historia citus move --table T --value V --to HOST:PORT [--mode MODE] --database-url URL
   historia citus isolate --table T --value V [--mode MODE] --database-url URL
+  historia load --demo-password PW [--url URL] [-c 16] [-d 30s | -n N] [--mix R=W,...] [--metrics-url URL]
+                [--baseline-db URL [--baseline-audit]] [--markdown FILE]   (load test of a demo server)
 
 MODE is the shard transfer mode: auto (the default), force_logical or block_writes.
 Every flag may be set by an environment variable: --database-url is HISTORIA_DATABASE_URL.
@@ -94,12 +100,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdUser(ctx, rest, stdin, stdout, stderr, getenv)
 	case "audit":
 		return cmdAudit(ctx, rest, stdout, stderr, getenv)
+	case "import":
+		return cmdImport(ctx, rest, stdout, stderr, getenv)
 	case "citus":
 		return cmdCitus(ctx, rest, stdout, stderr, getenv)
 	case "tenant":
 		return cmdTenant(ctx, rest, stdout, stderr, getenv)
 	case "healthcheck":
 		return cmdHealthcheck(ctx, rest, stdout, stderr, getenv)
+	case "load":
+		return cmdLoad(ctx, rest, stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
