@@ -54,9 +54,9 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	// Compact: indenting cost a second pass over every answer (a
+	// person reading one pipes it to jq).
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // wantsJSON reports whether the answer to r, when it is an error, should
