@@ -83,10 +83,19 @@ func LoadTLS(certFile, keyFile string) (*tls.Config, error) {
 
 // OpenPool connects to the database and checks it answers.
 func OpenPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	return OpenPoolSize(ctx, url, 0)
+}
+
+// OpenPoolSize is OpenPool with at most maxConns connections (pgxpool's
+// default, or the URL's pool_max_conns, when maxConns is 0).
+func OpenPoolSize(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The URL may hold a password: never echo it.
 		return nil, errors.New("database url: cannot be parsed")
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

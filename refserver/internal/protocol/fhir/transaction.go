@@ -16,6 +16,7 @@ import (
 	"github.com/historiaehr/historia/ehr"
 	r4 "github.com/historiaehr/historia/fhir"
 	"github.com/historiaehr/historia/refserver/internal/app"
+	"github.com/historiaehr/historia/refserver/internal/fhirmap"
 	"github.com/historiaehr/historia/refserver/internal/i18n"
 	"github.com/historiaehr/historia/refserver/internal/web"
 )
@@ -265,7 +266,7 @@ func (x *server) runJob(ctx context.Context, repo *ehr.Repository, r *http.Reque
 	}
 	switch j.method {
 	case http.MethodPost, http.MethodPut:
-		body, err := rewriteReferences(j.resource, func(path, ref string) (string, error) { return refs.resolve(j, path, ref) })
+		body, err := fhirmap.RewriteReferences(j.resource, func(path, ref string) (string, error) { return refs.resolve(j, path, ref) })
 		if err != nil {
 			return err
 		}
@@ -613,18 +614,18 @@ type refMap struct {
 }
 
 // newRefMap indexes the POST and PUT entries of jobs by the references
-// that name them (refKeys). Two entries named alike are a 400.
+// that name them (fhirmap.RefKeys). Two entries named alike are a 400.
 func newRefMap(base string, jobs []*bundleJob) (*refMap, error) {
 	m := &refMap{base: base, keys: map[string]*bundleJob{}}
 	for _, j := range jobs {
 		if j.bad != nil || j.t == nil || (j.method != http.MethodPost && j.method != http.MethodPut) {
 			continue
 		}
-		rid := resourceID(j.resource)
+		rid := fhirmap.ResourceID(j.resource)
 		if j.method == http.MethodPut {
 			j.newID, rid = j.id, j.id
 		}
-		for _, k := range refKeys(j.fullURL, j.t.Name, rid) {
+		for _, k := range fhirmap.RefKeys(j.fullURL, j.t.Name, rid) {
 			if o, dup := m.keys[k]; dup && o != j {
 				return nil, &outcome{status: http.StatusBadRequest, code: "invalid", expr: fmt.Sprintf("Bundle.entry[%d].fullUrl", j.index),
 					diag: fmt.Sprintf("Bundle.entry[%d] and Bundle.entry[%d] name the same resource", o.index, j.index)}
@@ -633,54 +634,6 @@ func newRefMap(base string, jobs []*bundleJob) (*refMap, error) {
 		}
 	}
 	return m, nil
-}
-
-// refKeys returns the references by which other entries name an entry
-// with fullUrl full and a resource of type typ with id rid (either may be
-// empty): the fullUrl itself, and typ/id for the id at the end of an
-// http(s) fullUrl (http://other/fhir/R4/Patient/123 → Patient/123) and
-// for the resource's id.
-func refKeys(full, typ, rid string) []string {
-	var keys []string
-	add := func(k string) {
-		for _, o := range keys {
-			if o == k {
-				return
-			}
-		}
-		keys = append(keys, k)
-	}
-	if full != "" {
-		add(full)
-		if strings.HasPrefix(full, "http://") || strings.HasPrefix(full, "https://") {
-			if u, err := url.Parse(full); err == nil {
-				segs := strings.Split(strings.TrimSuffix(u.Path, "/"), "/")
-				if n := len(segs); n >= 2 && segs[n-2] == typ && segs[n-1] != "" {
-					add(typ + "/" + segs[n-1])
-				}
-			}
-		}
-	}
-	if rid != "" {
-		add(typ + "/" + rid)
-	}
-	return keys
-}
-
-// resourceID returns the id of a resource's JSON, or "".
-func resourceID(raw json.RawMessage) string {
-	var probe struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(raw, &probe) != nil {
-		return ""
-	}
-	return probe.ID
-}
-
-// isURN reports whether ref is a urn:uuid: or urn:oid: reference.
-func isURN(ref string) bool {
-	return strings.HasPrefix(ref, "urn:uuid:") || strings.HasPrefix(ref, "urn:oid:")
 }
 
 // resolve returns what reference ref, at path (in the resource of entry
@@ -701,7 +654,7 @@ func (m *refMap) resolve(self *bundleJob, path, ref string) (string, error) {
 		return "", &outcome{status: http.StatusBadRequest, code: "processing", expr: expr,
 			diag: fmt.Sprintf("refers to Bundle.entry[%d], which created nothing", j.index)}
 	}
-	if isURN(ref) {
+	if fhirmap.IsURN(ref) {
 		return "", &outcome{status: http.StatusBadRequest, code: "not-found", expr: expr,
 			diag: "refers to a urn that no entry of the Bundle has as fullUrl"}
 	}
@@ -709,66 +662,6 @@ func (m *refMap) resolve(self *bundleJob, path, ref string) (string, error) {
 		return rel, nil
 	}
 	return ref, nil
-}
-
-// rewriteReferences returns the resource raw with every "reference"
-// string replaced by what resolve makes of it, which is given the
-// reference's path in the resource ("subject.reference",
-// "participant[0].individual.reference") and its value. raw comes back
-// as it is when nothing changes, or when it is not JSON (for the decoder
-// to refuse).
-func rewriteReferences(raw []byte, resolve func(path, ref string) (string, error)) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var tree any
-	if dec.Decode(&tree) != nil || dec.More() {
-		return raw, nil
-	}
-	changed := false
-	var walk func(v any, path string) error
-	walk = func(v any, path string) error {
-		switch v := v.(type) {
-		case map[string]any:
-			keys := make([]string, 0, len(v))
-			for k := range v {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				p := k
-				if path != "" {
-					p = path + "." + k
-				}
-				if s, ok := v[k].(string); ok && k == "reference" {
-					n, err := resolve(p, s)
-					if err != nil {
-						return err
-					}
-					if n != s {
-						v[k], changed = n, true
-					}
-					continue
-				}
-				if err := walk(v[k], p); err != nil {
-					return err
-				}
-			}
-		case []any:
-			for i, e := range v {
-				if err := walk(e, path+"["+strconv.Itoa(i)+"]"); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	if err := walk(tree, ""); err != nil {
-		return nil, err
-	}
-	if !changed {
-		return raw, nil
-	}
-	return marshalJSON(tree)
 }
 
 // entryPath is the FHIRPath of loc in entry i of a Bundle whose resource

@@ -1,7 +1,6 @@
 package fhir
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +17,7 @@ import (
 	r4 "github.com/historiaehr/historia/fhir"
 	"github.com/historiaehr/historia/rbac"
 	"github.com/historiaehr/historia/refserver/internal/app"
+	"github.com/historiaehr/historia/refserver/internal/fhirmap"
 )
 
 // Writes: create (POST [type]) and update (PUT [type]/[id]). Each maps the
@@ -200,21 +200,10 @@ func preferReturn(h http.Header) string {
 	return "representation"
 }
 
-// decodeFor decodes body as a resource of t, with what the registry's
-// decode drops: the location history (stays) of an Encounter.
+// decodeFor decodes body as a resource of t (fhirmap.Decode): the record,
+// and the location history (stays) of an Encounter.
 func decodeFor(t *resourceType, body []byte) (any, []r4.Stay, error) {
-	if t.Name == "Encounter" {
-		e, stays, err := r4.DecodeEncounter(body)
-		if err != nil {
-			return nil, nil, err
-		}
-		return e, stays, nil
-	}
-	v, err := t.decode(body)
-	if err != nil {
-		return nil, nil, err
-	}
-	return v, nil, nil
+	return fhirmap.Decode(t.Name, body)
 }
 
 // takeReason takes the ExtChangeReason extensions out of the top-level
@@ -259,23 +248,11 @@ func takeReason(body []byte) ([]byte, string, error) {
 	} else {
 		top["extension"], _ = json.Marshal(keep)
 	}
-	out, err := marshalJSON(top)
+	out, err := fhirmap.MarshalJSON(top)
 	if err != nil {
 		return nil, "", err
 	}
 	return out, reason, nil
-}
-
-// marshalJSON is json.Marshal without HTML escaping and without the
-// Encoder's trailing newline.
-func marshalJSON(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // wrote is the written answer of record v of type t with status.
@@ -384,16 +361,7 @@ func (x *server) createRecord(ctx context.Context, repo *ehr.Repository, t *reso
 	}
 	const created = http.StatusCreated
 	if isImport(ctx, v, stays) {
-		if e, ok := v.(ehr.Encounter); ok && len(stays) > 1 {
-			// An admission with its location history: one version per
-			// stay, dated at its start.
-			h := ehr.EncounterHistory{Encounter: e}
-			for _, st := range stays {
-				h.Stays = append(h.Stays, ehr.Stay{Ward: st.Ward, Bed: st.Bed, Since: st.Since})
-			}
-			return importRecord(ctx, repo, t, h)
-		}
-		return importRecord(ctx, repo, t, v)
+		return importRecord(ctx, repo, t, v, stays)
 	}
 	switch rec := v.(type) {
 	case ehr.Patient:
@@ -408,11 +376,7 @@ func (x *server) createRecord(ctx context.Context, repo *ehr.Repository, t *reso
 		return wrote(t, p, created)
 
 	case ehr.Practitioner:
-		p, err := repo.CreatePractitioner(ctx, ehr.Practitioner{UserID: rec.UserID, Name: rec.Name, Specialty: rec.Specialty, License: rec.License})
-		if err == nil && !rec.Active {
-			p.Active = false
-			p, err = repo.UpdatePractitioner(ctx, p)
-		}
+		p, err := fhirmap.CreatePractitioner(ctx, repo, rec)
 		if err != nil {
 			return written{}, err
 		}
@@ -537,29 +501,21 @@ func isImport(ctx context.Context, v any, stays []r4.Stay) bool {
 	return false
 }
 
-// importRecord stores v (isImport) with ehr.Repository.ImportRecord, a
-// blood-pressure panel as its two observations, and answers 201 with the
-// record as stored. The ehr record's id, tenant, version and change time
-// are the server's; its creation time, clinical times, statuses and the
-// people it names are the body's.
-func importRecord(ctx context.Context, repo *ehr.Repository, t *resourceType, v any) (written, error) {
-	const created = http.StatusCreated
-	if panel, ok := v.([]ehr.Observation); ok {
-		var out [2]ehr.Observation
-		for i, o := range panel[:2] {
-			rec, err := repo.ImportRecord(ctx, o)
-			if err != nil {
-				return written{}, err
-			}
-			out[i] = rec.(ehr.Observation)
-		}
-		return wrotePanel(t, out[0], out[1], created)
-	}
-	rec, err := repo.ImportRecord(ctx, v)
+// importRecord stores v (isImport) with ehr.Repository.ImportRecord
+// (fhirmap.Import: a blood-pressure panel as its two observations, an
+// admission with its location history) and answers 201 with the record
+// as stored. The ehr record's id, tenant, version and change time are the
+// server's; its creation time, clinical times, statuses and the people it
+// names are the body's.
+func importRecord(ctx context.Context, repo *ehr.Repository, t *resourceType, v any, stays []r4.Stay) (written, error) {
+	recs, err := fhirmap.Import(ctx, repo, v, stays)
 	if err != nil {
 		return written{}, err
 	}
-	return wrote(t, rec, created)
+	if len(recs) == 2 {
+		return wrotePanel(t, recs[0].(ehr.Observation), recs[1].(ehr.Observation), http.StatusCreated)
+	}
+	return wrote(t, recs[0], http.StatusCreated)
 }
 
 // newObservation is what RecordObservations takes of a decoded
