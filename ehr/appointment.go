@@ -10,6 +10,7 @@ import (
 	sq "github.com/Masterminds/squirrel"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/historiaehr/historia/rbac"
 )
@@ -52,11 +53,11 @@ const appointmentColumns = `id, tenant_id, patient_id, practitioner_id, starts_a
 
 func scanAppointment(row pgx.Row, extra ...any) (Appointment, error) {
 	var ap Appointment
-	var id, tenant, patient, pr uuid.UUID
+	var id, tenant, patient, pr pgtype.UUID
 	dest := append([]any{&id, &tenant, &patient, &pr, &ap.Start, &ap.End, &ap.Status, &ap.Reason, &ap.Version,
 		&ap.CreatedAt, &ap.UpdatedAt}, extra...)
 	err := row.Scan(dest...)
-	ap.ID, ap.TenantID, ap.PatientID, ap.PractitionerID = id.String(), tenant.String(), patient.String(), pr.String()
+	ap.ID, ap.TenantID, ap.PatientID, ap.PractitionerID = idText(id), idText(tenant), idText(patient), idText(pr)
 	ap.Start, ap.End, ap.CreatedAt, ap.UpdatedAt = ap.Start.UTC(), ap.End.UTC(), ap.CreatedAt.UTC(), ap.UpdatedAt.UTC()
 	return ap, err
 }

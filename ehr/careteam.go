@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/historiaehr/historia/rbac"
 )
@@ -45,10 +46,10 @@ const careTeamColumns = `id, tenant_id, patient_id, practitioner_id, user_id, ro
 
 func scanCareTeam(row pgx.Row) (CareTeamMember, error) {
 	var m CareTeamMember
-	var id, tenant, patient, pr, user uuid.UUID
+	var id, tenant, patient, pr, user pgtype.UUID
 	err := row.Scan(&id, &tenant, &patient, &pr, &user, &m.Role, &m.Reason, &m.StartsAt, &m.EndsAt, &m.Status,
 		&m.Version, &m.CreatedAt, &m.UpdatedAt)
-	m.ID, m.TenantID, m.PatientID, m.PractitionerID, m.UserID = id.String(), tenant.String(), patient.String(), pr.String(), user.String()
+	m.ID, m.TenantID, m.PatientID, m.PractitionerID, m.UserID = idText(id), idText(tenant), idText(patient), idText(pr), idText(user)
 	m.StartsAt, m.CreatedAt, m.UpdatedAt = m.StartsAt.UTC(), m.CreatedAt.UTC(), m.UpdatedAt.UTC()
 	if m.EndsAt != nil {
 		t := m.EndsAt.UTC()

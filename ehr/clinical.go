@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/historiaehr/historia/rbac"
 )
@@ -52,11 +53,11 @@ const conditionColumns = `id, tenant_id, patient_id, encounter_id, code, display
 
 func scanCondition(row pgx.Row) (Condition, error) {
 	var c Condition
-	var id, tenant, patient uuid.UUID
-	var enc *uuid.UUID
+	var id, tenant, patient pgtype.UUID
+	var enc pgtype.UUID
 	err := row.Scan(&id, &tenant, &patient, &enc, &c.Code, &c.Display, &c.Status, &c.OnsetDate, &c.Note, &c.RecordedBy,
 		&c.Version, &c.CreatedAt, &c.UpdatedAt)
-	c.ID, c.TenantID, c.PatientID, c.EncounterID = id.String(), tenant.String(), patient.String(), uuidString(enc)
+	c.ID, c.TenantID, c.PatientID, c.EncounterID = idText(id), idText(tenant), idText(patient), idText(enc)
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return c, err
 }
@@ -148,10 +149,10 @@ const allergyColumns = `id, tenant_id, patient_id, substance, reaction, severity
 
 func scanAllergy(row pgx.Row) (Allergy, error) {
 	var al Allergy
-	var id, tenant, patient uuid.UUID
+	var id, tenant, patient pgtype.UUID
 	err := row.Scan(&id, &tenant, &patient, &al.Substance, &al.Reaction, &al.Severity, &al.Status, &al.RecordedBy,
 		&al.Version, &al.CreatedAt, &al.UpdatedAt)
-	al.ID, al.TenantID, al.PatientID = id.String(), tenant.String(), patient.String()
+	al.ID, al.TenantID, al.PatientID = idText(id), idText(tenant), idText(patient)
 	al.CreatedAt, al.UpdatedAt = al.CreatedAt.UTC(), al.UpdatedAt.UTC()
 	return al, err
 }
@@ -249,11 +250,11 @@ const medicationColumns = `id, tenant_id, patient_id, encounter_id, medication, 
 
 func scanMedication(row pgx.Row) (MedicationRequest, error) {
 	var m MedicationRequest
-	var id, tenant, patient uuid.UUID
-	var enc *uuid.UUID
+	var id, tenant, patient pgtype.UUID
+	var enc pgtype.UUID
 	err := row.Scan(&id, &tenant, &patient, &enc, &m.Medication, &m.Dose, &m.DoseUnit, &m.Route, &m.Frequency, &m.Status,
 		&m.StartsOn, &m.EndsOn, &m.Note, &m.PrescriberID, &m.Version, &m.CreatedAt, &m.UpdatedAt)
-	m.ID, m.TenantID, m.PatientID, m.EncounterID = id.String(), tenant.String(), patient.String(), uuidString(enc)
+	m.ID, m.TenantID, m.PatientID, m.EncounterID = idText(id), idText(tenant), idText(patient), idText(enc)
 	m.CreatedAt, m.UpdatedAt = m.CreatedAt.UTC(), m.UpdatedAt.UTC()
 	return m, err
 }
@@ -382,11 +383,11 @@ const observationColumns = `id, tenant_id, patient_id, encounter_id, category, c
 
 func scanObservation(row pgx.Row) (Observation, error) {
 	var o Observation
-	var id, tenant, patient uuid.UUID
-	var enc *uuid.UUID
+	var id, tenant, patient pgtype.UUID
+	var enc pgtype.UUID
 	err := row.Scan(&id, &tenant, &patient, &enc, &o.Category, &o.Code, &o.Display, &o.Value, &o.ValueText, &o.Unit,
 		&o.EffectiveAt, &o.Status, &o.RecordedBy, &o.Version, &o.CreatedAt, &o.UpdatedAt)
-	o.ID, o.TenantID, o.PatientID, o.EncounterID = id.String(), tenant.String(), patient.String(), uuidString(enc)
+	o.ID, o.TenantID, o.PatientID, o.EncounterID = idText(id), idText(tenant), idText(patient), idText(enc)
 	o.EffectiveAt, o.CreatedAt, o.UpdatedAt = o.EffectiveAt.UTC(), o.CreatedAt.UTC(), o.UpdatedAt.UTC()
 	return o, err
 }

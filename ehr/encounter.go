@@ -8,6 +8,7 @@ import (
 	sq "github.com/Masterminds/squirrel"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/historiaehr/historia/rbac"
 )
@@ -56,14 +57,12 @@ const encounterColumns = `id, tenant_id, patient_id, class, status, practitioner
 
 func scanEncounter(row pgx.Row) (Encounter, error) {
 	var e Encounter
-	var id, tenant, patient uuid.UUID
-	var pr *uuid.UUID
+	var id, tenant, patient pgtype.UUID
+	var pr pgtype.UUID
 	err := row.Scan(&id, &tenant, &patient, &e.Class, &e.Status, &pr, &e.Ward, &e.Bed, &e.Reason, &e.Disposition,
 		&e.StartedAt, &e.EndedAt, &e.Version, &e.CreatedAt, &e.UpdatedAt)
-	e.ID, e.TenantID, e.PatientID = id.String(), tenant.String(), patient.String()
-	if pr != nil {
-		e.PractitionerID = pr.String()
-	}
+	e.ID, e.TenantID, e.PatientID = idText(id), idText(tenant), idText(patient)
+	e.PractitionerID = idText(pr)
 	e.StartedAt, e.CreatedAt, e.UpdatedAt = e.StartedAt.UTC(), e.CreatedAt.UTC(), e.UpdatedAt.UTC()
 	if e.EndedAt != nil {
 		t := e.EndedAt.UTC()

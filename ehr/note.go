@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/historiaehr/historia/rbac"
 )
@@ -51,11 +52,11 @@ const noteColumns = `id, tenant_id, patient_id, encounter_id, author_id, title, 
 
 func scanNote(row pgx.Row) (Note, error) {
 	var n Note
-	var id, tenant, patient uuid.UUID
-	var enc *uuid.UUID
+	var id, tenant, patient pgtype.UUID
+	var enc pgtype.UUID
 	err := row.Scan(&id, &tenant, &patient, &enc, &n.AuthorID, &n.Title, &n.Body, &n.Status, &n.SignedAt, &n.SignedBy,
 		&n.Version, &n.CreatedAt, &n.UpdatedAt)
-	n.ID, n.TenantID, n.PatientID, n.EncounterID = id.String(), tenant.String(), patient.String(), uuidString(enc)
+	n.ID, n.TenantID, n.PatientID, n.EncounterID = idText(id), idText(tenant), idText(patient), idText(enc)
 	n.SignedAt, n.CreatedAt, n.UpdatedAt = utcPtr(n.SignedAt), n.CreatedAt.UTC(), n.UpdatedAt.UTC()
 	return n, err
 }

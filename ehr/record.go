@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/historiaehr/historia/rbac"
 )
@@ -129,9 +130,12 @@ func utcPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-func uuidString(u *uuid.UUID) string {
-	if u == nil {
+// idText is the text of a scanned id, "" for NULL. pgtype.UUID scans the
+// binary form directly; uuid.UUID would go through its sql.Scanner, from
+// text, and allocate.
+func idText(u pgtype.UUID) string {
+	if !u.Valid {
 		return ""
 	}
-	return u.String()
+	return uuid.UUID(u.Bytes).String()
 }
