@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -167,6 +168,45 @@ func testClusterEHR(t *testing.T, opts citustest.Options) {
 		if st.Events == 0 {
 			t.Errorf("VerifyChain(%s): no events", chain)
 		}
+	}
+	// The tenant's own chains, its lanes, opened by CreateTenant on the
+	// cluster, are spread over shards; migration 0007 runs on the
+	// distributed tables and opens a lane head that is missing.
+	lanes, err := ehr.TenantChains(h.Tenant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	laneShards := map[int64]bool{}
+	for _, l := range lanes {
+		var shard int64
+		if err := conn.QueryRow(ctx, `SELECT get_shard_id_for_distribution_column('audit_heads', $1::text)`, l).Scan(&shard); err != nil {
+			t.Fatal(err)
+		}
+		laneShards[shard] = true
+	}
+	if len(laneShards) < ehr.AuditLanes/4 {
+		t.Errorf("the tenant's %d lanes are on %d shards", len(lanes), len(laneShards))
+	}
+	var idle string
+	if err := conn.QueryRow(ctx, `SELECT patient_id::text FROM audit_heads WHERE tenant_id = $1 AND patient_id <> $1 AND seq = 0 LIMIT 1`, h.Tenant.ID).Scan(&idle); err != nil {
+		t.Fatalf("an idle lane: %v", err)
+	}
+	if _, err := conn.Exec(ctx, `DELETE FROM audit_heads WHERE patient_id = $1`, idle); err != nil {
+		t.Fatal(err)
+	}
+	migration, err := os.ReadFile("../ehr/migrations/0007_tenant_audit_lanes.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, string(migration)); err != nil {
+		t.Fatalf("migration 0007 on the cluster: %v", err)
+	}
+	var heads int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM audit_heads WHERE tenant_id = $1 AND patient_id = ANY($2::uuid[])`, h.Tenant.ID, lanes).Scan(&heads); err != nil || heads != ehr.AuditLanes {
+		t.Errorf("after migration 0007 on the cluster: %d lane heads, %v", heads, err)
+	}
+	if _, err := h.Repo.VerifyChain(aud, h.Tenant.ID); err != nil {
+		t.Errorf("VerifyChain(tenant) after migration 0007: %v", err)
 	}
 
 	// Locate finds the patient of a record known by its id alone (a

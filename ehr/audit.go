@@ -25,15 +25,17 @@ const (
 	OutcomeDenied  = "denied"
 	// OutcomeNotFound: the policy allowed the request, but the patient or
 	// record the caller named does not exist in the tenant. Recorded on
-	// the tenant's own chain, with the ids asked for as RecordID
-	// ("PATIENT" or "PATIENT/RECORD"), so that id scanning shows.
+	// the tenant's own chain (the actor's lane), with the ids asked for as
+	// RecordID ("PATIENT" or "PATIENT/RECORD"), so that id scanning shows.
 	OutcomeNotFound = "not-found"
 )
 
 // AuditEvent is one entry of the audit trail: who did what to which
 // record, when, from where, and whether it was allowed. Events form one
-// hash chain per patient (ChainID is the patient id) and one per tenant
-// for requests about no single patient (ChainID is the tenant id).
+// hash chain per patient (ChainID is the patient id) and, for requests
+// about no single patient, AuditLanes chains per tenant, its lanes
+// (ChainID is one of TenantChains: the tenant id for lane 0); a user's
+// such events all go to one lane.
 type AuditEvent struct {
 	ID         string
 	TenantID   string
@@ -49,8 +51,8 @@ type AuditEvent struct {
 	Kind string
 	// RecordID is the record acted on, if any. A denied attempt on a
 	// patient who is not in the tenant (another tenant's, or no one's) is
-	// recorded on the tenant's own chain with RecordID "PATIENT" or
-	// "PATIENT/RECORD", the ids asked for.
+	// recorded on the tenant's own chain (the actor's lane) with RecordID
+	// "PATIENT" or "PATIENT/RECORD", the ids asked for.
 	RecordID string
 	// Outcome is OutcomeAllowed or OutcomeDenied.
 	Outcome string
@@ -204,7 +206,9 @@ func (a *access) auditArgs(now time.Time) *auditArgs {
 //
 // The head statement takes $1 tenant, $2 chain, $3 canonical event
 // (auditArgs.head); the event statement $1 tenant, $2 chain, then the
-// columns (auditArgs.event).
+// columns (auditArgs.event). The chain is a patient's, or one of the
+// tenant's lanes (AuditLanes): tenant-wide requests of different users
+// advance different heads, and do not wait on one another's row lock.
 const (
 	auditHeadSQL = `INSERT INTO audit_heads AS ah (tenant_id, patient_id, seq, prev_hash, hash)
 VALUES ($1, $2, 1, '\x', sha256(int8send(1::bigint) || $3::bytea))
@@ -273,21 +277,29 @@ type ChainStatus struct {
 	Events int64
 	// Head is the hash of the last event; anchoring it outside the
 	// database (a log, a ticket) makes a wholesale rewrite detectable too.
+	// Empty for a tenant's trail: each of its Lanes has its own.
 	Head []byte
+	// Lanes is set when ChainID is the tenant id: the status of each of
+	// the tenant's lanes (TenantChains), lane 0 first. Events is then
+	// their sum.
+	Lanes []ChainStatus
 }
 
 const verifyHeadSQL = `SELECT seq, hash FROM audit_heads WHERE patient_id = $1 AND tenant_id = $2`
 const verifyEventsSQL = `SELECT ` + auditColumns + ` FROM audit_events WHERE patient_id = $1 AND tenant_id = $2 ORDER BY seq`
 
-// VerifyChain recomputes the hash chain of chainID (a patient id, or the
-// tenant id for the tenant's own chain) and compares it with the stored
-// hashes and the chain head. A changed, removed, inserted or reordered
-// event breaks it.
+// VerifyChain recomputes the hash chain of chainID (a patient id, or one
+// of the tenant's lanes) and compares it with the stored hashes and the
+// chain head. A changed, removed, inserted or reordered event breaks it.
+// The tenant id names the tenant's whole tenant-wide trail: every lane
+// (TenantChains) is verified, and the status has one entry per lane in
+// Lanes; a lane whose head is missing breaks it too.
 //
-// It returns a *ChainError (wrapping ErrChainBroken) when the chain is
-// broken, ErrDenied when the actor may not verify chains (rbac ActionVerify
-// on KindAudit), ErrInvalid for a malformed id, ErrNotFound when the tenant
-// has no chain with that id (an unknown id, or another tenant's patient).
+// It returns a *ChainError (wrapping ErrChainBroken) when the chain, or a
+// lane, is broken, ErrDenied when the actor may not verify chains (rbac
+// ActionVerify on KindAudit), ErrInvalid for a malformed id, ErrNotFound
+// when the tenant has no chain with that id (an unknown id, or another
+// tenant's patient or lane).
 func (r *Repository) VerifyChain(ctx context.Context, chainID string) (ChainStatus, error) {
 	const op = "verify chain"
 	id, err := parseID("ChainID", chainID)
@@ -304,59 +316,95 @@ func (r *Repository) VerifyChain(ctx context.Context, chainID string) (ChainStat
 	}
 	st := ChainStatus{ChainID: chainID}
 	err = r.inTx(ctx, op, func(tx pgx.Tx) error {
-		// Read the head first, then the events: events appended after the
-		// head was read are ignored, those before it must all be there.
-		var headSeq int64
-		var headHash []byte
-		headFound := true
-		if err := tx.QueryRow(ctx, verifyHeadSQL, id, a.tenant).Scan(&headSeq, &headHash); errors.Is(err, pgx.ErrNoRows) {
-			headFound = false
-		} else if err != nil {
-			return dbError(op, err)
-		}
-		rows, err := tx.Query(ctx, verifyEventsSQL, id, a.tenant)
-		if err != nil {
-			return dbError(op, err)
-		}
-		defer rows.Close()
-		var prev []byte
-		var seq int64
-		for rows.Next() {
-			e, err := scanAuditEvent(rows)
+		if id != a.tenant {
+			one, found, err := verifyChain(ctx, tx, op, id, a.tenant)
 			if err != nil {
-				return dbError(op, err)
+				return err
 			}
-			if e.Seq > headSeq && headSeq > 0 {
-				break
+			if !found {
+				// No head and no events: no chain of this tenant has that
+				// id (an unknown id, or another tenant's patient).
+				return fmt.Errorf("ehr: %s %s: %w", op, chainID, ErrNotFound)
 			}
-			seq++
-			switch {
-			case e.Seq != seq:
-				return &ChainError{ChainID: chainID, Seq: seq, Problem: fmt.Sprintf("sequence gap (found %d)", e.Seq)}
-			case e.ChainID != chainID:
-				return &ChainError{ChainID: chainID, Seq: seq, Problem: "event of another chain"}
-			case !bytes.Equal(e.PrevHash, prev):
-				return &ChainError{ChainID: chainID, Seq: seq, Problem: "previous hash does not match"}
-			case !bytes.Equal(chainHash(prev, e.Seq, e.canonical()), e.Hash):
-				return &ChainError{ChainID: chainID, Seq: seq, Problem: "hash mismatch: event altered"}
+			st = one
+			st.ChainID = chainID
+			return r.audit(ctx, tx, a, r.clock())
+		}
+		// The tenant's trail: every lane, each an ordinary chain.
+		for _, lane := range tenantLanes(a.tenant) {
+			one, found, err := verifyChain(ctx, tx, op, lane, a.tenant)
+			if err != nil {
+				return err
 			}
-			prev = e.Hash
+			if !found {
+				// CreateTenant and migration 0007 open every lane: a lane
+				// without a head is not the tenant's, and its users'
+				// tenant-wide requests fail.
+				return &ChainError{ChainID: one.ChainID, Seq: 1, Problem: "the lane has no head of the tenant"}
+			}
+			st.Events += one.Events
+			st.Lanes = append(st.Lanes, one)
 		}
-		if err := rows.Err(); err != nil {
-			return dbError(op, err)
-		}
-		if !headFound && seq == 0 {
-			// No head and no events: no chain of this tenant has that id
-			// (an unknown id, or another tenant's patient).
-			return fmt.Errorf("ehr: %s %s: %w", op, chainID, ErrNotFound)
-		}
-		if seq != headSeq || !bytes.Equal(prev, headHash) {
-			return &ChainError{ChainID: chainID, Seq: seq + 1, Problem: fmt.Sprintf("chain ends at %d but its head is at %d", seq, headSeq)}
-		}
-		st.Events, st.Head = seq, prev
 		return r.audit(ctx, tx, a, r.clock())
 	})
 	return st, err
+}
+
+// verifyChain verifies the chain id of tenant through tx (see
+// VerifyChain); found is false when the tenant has neither a head nor an
+// event with that id. The status names the chain in canonical form.
+func verifyChain(ctx context.Context, tx pgx.Tx, op string, id, tenant uuid.UUID) (st ChainStatus, found bool, err error) {
+	chainID := id.String()
+	st.ChainID = chainID
+	// Read the head first, then the events: events appended after the
+	// head was read are ignored, those before it must all be there.
+	var headSeq int64
+	var headHash []byte
+	headFound := true
+	if err := tx.QueryRow(ctx, verifyHeadSQL, id, tenant).Scan(&headSeq, &headHash); errors.Is(err, pgx.ErrNoRows) {
+		headFound = false
+	} else if err != nil {
+		return st, false, dbError(op, err)
+	}
+	rows, err := tx.Query(ctx, verifyEventsSQL, id, tenant)
+	if err != nil {
+		return st, false, dbError(op, err)
+	}
+	defer rows.Close()
+	var prev []byte
+	var seq int64
+	for rows.Next() {
+		e, err := scanAuditEvent(rows)
+		if err != nil {
+			return st, false, dbError(op, err)
+		}
+		if e.Seq > headSeq && headSeq > 0 {
+			break
+		}
+		seq++
+		switch {
+		case e.Seq != seq:
+			return st, true, &ChainError{ChainID: chainID, Seq: seq, Problem: fmt.Sprintf("sequence gap (found %d)", e.Seq)}
+		case e.ChainID != chainID:
+			return st, true, &ChainError{ChainID: chainID, Seq: seq, Problem: "event of another chain"}
+		case !bytes.Equal(e.PrevHash, prev):
+			return st, true, &ChainError{ChainID: chainID, Seq: seq, Problem: "previous hash does not match"}
+		case !bytes.Equal(chainHash(prev, e.Seq, e.canonical()), e.Hash):
+			return st, true, &ChainError{ChainID: chainID, Seq: seq, Problem: "hash mismatch: event altered"}
+		}
+		prev = e.Hash
+	}
+	if err := rows.Err(); err != nil {
+		return st, false, dbError(op, err)
+	}
+	if !headFound && seq == 0 {
+		return st, false, nil
+	}
+	if seq != headSeq || !bytes.Equal(prev, headHash) {
+		return st, true, &ChainError{ChainID: chainID, Seq: seq + 1, Problem: fmt.Sprintf("chain ends at %d but its head is at %d", seq, headSeq)}
+	}
+	st.Events, st.Head = seq, prev
+	return st, true, nil
 }
 
 // AccessEntry is one view of a patient's record, for the patient's list of
@@ -436,7 +484,9 @@ func (r *Repository) AccessLog(ctx context.Context, patientID string, limit int)
 
 // AuditQuery filters SearchAudit. Zero fields do not filter.
 type AuditQuery struct {
-	// ChainID restricts to one patient's chain (or the tenant's).
+	// ChainID restricts to one patient's chain or one lane of the
+	// tenant's; the tenant id restricts to the tenant's tenant-wide
+	// events, all its lanes (TenantChains).
 	ChainID string
 	UserID  string
 	Action  string
@@ -467,7 +517,7 @@ type auditCursor struct {
 
 // SearchAudit lists the audit events of the actor's tenant that match q,
 // newest first, with keyset pagination. The search is itself audited on
-// the tenant's chain.
+// the tenant's chain (the actor's lane).
 //
 // It returns ErrDenied unless the actor may search the audit trail (rbac
 // ActionSearch on KindAudit: the auditor), ErrInvalid for a malformed
@@ -504,11 +554,15 @@ func (r *Repository) SearchAudit(ctx context.Context, q AuditQuery) (AuditPage, 
 		return AuditPage{}, err
 	}
 	b := psql.Select(auditColumns).From("audit_events").Where(sq.Eq{"tenant_id": a.tenant})
-	if chain != uuid.Nil {
-		b = b.Where(sq.Eq{"patient_id": chain})
-	} else {
+	switch chain {
+	case a.tenant:
+		// The tenant's lanes: on Citus, the shards of AuditLanes chains.
+		b = b.Prefix("/* fanout: audit search */").Where("patient_id = ANY(?)", tenantLanes(a.tenant))
+	case uuid.Nil:
 		// Across the tenant's chains: every shard.
 		b = b.Prefix("/* fanout: audit search */")
+	default:
+		b = b.Where(sq.Eq{"patient_id": chain})
 	}
 	for col, val := range map[string]string{"user_id": q.UserID, "action": q.Action, "kind": q.Kind, "outcome": q.Outcome} {
 		if val != "" {

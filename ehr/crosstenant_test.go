@@ -147,8 +147,9 @@ func TestOutsideTheTenantIsNotFound(t *testing.T) {
 	denials := func() int {
 		t.Helper()
 		var n int
-		if err := db.QueryRow(context.Background(), `SELECT count(*) FROM audit_events WHERE patient_id = $1 AND outcome = 'denied'`,
-			b.Tenant.ID).Scan(&n); err != nil {
+		lanes, _ := ehr.TenantChains(b.Tenant.ID)
+		if err := db.QueryRow(context.Background(), `SELECT count(*) FROM audit_events WHERE tenant_id = $1 AND patient_id = ANY($2::uuid[]) AND outcome = 'denied'`,
+			b.Tenant.ID, lanes).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n

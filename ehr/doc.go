@@ -33,7 +33,7 @@
 // distributed by patient on Citus). Locate finds the patient of a record
 // known by its id alone (a FHIR read, GET /Observation/{id}), in the
 // actor's tenant; it decides nothing, and an id it does not find leaves a
-// not-found event on the tenant's chain.
+// not-found event on the tenant's chain (the actor's lane; see Audit).
 //
 // # Import
 //
@@ -93,13 +93,27 @@
 // # Audit
 //
 // Every read and write of patient data appends an AuditEvent in the same
-// transaction (for GetPatient and Chart, in the same round trip). Events are chained
-// per patient, and per tenant for requests about no single patient:
-// hash = sha256(prev_hash || seq || canonical event), computed by the
-// database while it advances the chain head under the head row's lock.
+// transaction (for GetPatient and Chart, in the same round trip). Events
+// are chained: hash = sha256(prev_hash || seq || canonical event),
+// computed by the database while it advances the chain head under the
+// head row's lock, held until the transaction ends. Each patient has a
+// chain. Requests about no single patient (searches, agendas, lists,
+// audit searches, denials and not-found events about ids outside the
+// tenant) go to the tenant's own chains, its AuditLanes lanes: the lane
+// of an event is chosen from a hash of the actor's user id, so one
+// user's such events stay in one lane, in order, while the staff of a
+// hospital spread over the lanes and do not all wait on one head (nor, on
+// Citus, on one shard). Lane 0 is the tenant id, the single tenant chain
+// of earlier versions; the others are name-based UUIDs of the tenant id
+// and the lane (TenantChains). CreateTenant opens every lane's head, so
+// that no other tenant can open one first, and a head only ever advances
+// for its own tenant.
+//
 // VerifyChain recomputes a chain and detects a changed, removed, inserted
-// or reordered event; AccessLog lists who viewed a record; SearchAudit
-// serves the auditor. The role historia_app, created by the migrations,
+// or reordered event; given the tenant id it verifies every lane, the
+// tenant's whole tenant-wide trail. AccessLog lists who viewed a record;
+// SearchAudit serves the auditor (given the tenant id as ChainID, it
+// searches all the lanes). The role historia_app, created by the migrations,
 // has no UPDATE or DELETE on the audit trail and the version history, and
 // no DELETE on clinical tables.
 //
@@ -117,7 +131,7 @@
 // match ErrDenied. A denial about a patient of the tenant is ErrDenied
 // (not ErrNotFound). Both are audited as before: a refused attempt on an
 // id outside the tenant is recorded as a denial on the tenant's own
-// chain. The two cases are told apart in the same call, with no extra
+// chain (the actor's lane). The two cases are told apart in the same call, with no extra
 // round trip. ErrNotFound alone, rather than both sentinels, because a
 // caller that tests ErrDenied first would otherwise answer "forbidden"
 // for an id outside the tenant, and because the answer must not depend on

@@ -196,7 +196,8 @@ func (v *validator) err() error {
 
 // ChainError reports where an audit chain broke.
 type ChainError struct {
-	// ChainID is the patient id, or the tenant id for the tenant's chain.
+	// ChainID is the patient id, or the lane of the tenant's own chains
+	// (TenantChains) that broke: the tenant id for lane 0.
 	ChainID string
 	// Seq is the sequence number of the first event that fails.
 	Seq int64

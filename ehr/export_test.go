@@ -15,3 +15,9 @@ func MigrationSQL(name string) string {
 	}
 	return string(b)
 }
+
+// LaneOf exposes laneOf: the lane of a user's tenant-wide events.
+var LaneOf = laneOf
+
+// AuditHeadSQL is the statement that advances a chain head.
+const AuditHeadSQL = auditHeadSQL

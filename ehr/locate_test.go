@@ -129,7 +129,7 @@ func TestLocate(t *testing.T) {
 		}
 		e := evs[0]
 		if e.Action != ehr.AuditActionLocate || e.Kind != tc.kind.String() || e.UserID != actor.Principal.UserID ||
-			e.ChainID != tc.h.Tenant.ID || e.Rule != "" {
+			e.ChainID != laneOf(t, actor) || e.Rule != "" {
 			t.Errorf("%s: event %+v", tc.name, e)
 		}
 	}

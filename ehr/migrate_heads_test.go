@@ -10,7 +10,8 @@ import (
 
 // TestMigrationOpensTenantChains: a tenant made before CreateTenant opened
 // its chain head (simulated by a tenant row inserted without one) gets its
-// head from migration 0003; a head already there is left alone.
+// head from migration 0003 (and the heads of its other lanes from 0007,
+// see TestMigrationOpensTenantLanes); a head already there is left alone.
 func TestMigrationOpensTenantChains(t *testing.T) {
 	ctx := context.Background()
 	conn := connect(t, ehrtest.NewURL(t))
@@ -34,6 +35,9 @@ func TestMigrationOpensTenantChains(t *testing.T) {
 		if n != 1 || seq != 0 {
 			t.Errorf("tenant %s: %d heads at seq %d, want one at 0", id, n, seq)
 		}
+	}
+	if _, err := conn.Exec(ctx, ehr.MigrationSQL("0007_tenant_audit_lanes.sql")); err != nil {
+		t.Fatal(err)
 	}
 	// The old tenant's chain works: a tenant-wide read appends and verifies.
 	a := ehrtest.Staff(oldTenant, "auditor")

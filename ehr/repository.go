@@ -213,17 +213,21 @@ type access struct {
 }
 
 // chain returns the audit chain the access belongs to: the patient's, or
-// the tenant's; chainID returns it as text.
+// for a request about no single patient the tenant's lane of the actor
+// (see AuditLanes); chainID returns it as text.
 func (a *access) chain() uuid.UUID {
 	if a.patient != uuid.Nil {
 		return a.patient
 	}
-	return a.tenant
+	return laneChain(a.tenant, laneOf(a.actor.Principal.UserID))
 }
 
 func (a *access) chainID() string {
 	if a.patient != uuid.Nil {
 		return a.patientID
+	}
+	if lane := laneOf(a.actor.Principal.UserID); lane != 0 {
+		return laneChain(a.tenant, lane).String()
 	}
 	return a.tenantID
 }
@@ -398,15 +402,15 @@ const patientInTenantSQL = `SELECT EXISTS (SELECT 1 FROM patients WHERE patient_
 // (deferAudit).
 //
 // A denial about a patient who is not in the actor's tenant (another
-// tenant's, or no one's) is recorded on the tenant's own chain, with the
-// patient id asked for as the record ("patient" or "patient/record"): it
-// must neither touch another tenant's chain nor open a chain for an id
-// that is no patient. The error returned then wraps ErrNotFound and not
-// ErrDenied, as a permitted request about that id would: whether an id
-// outside the tenant exists elsewhere, and what the actor may do, are not
-// told apart (see the package documentation, "Errors"). A patient being
-// registered (a.newPatient) is not in the tenant yet: its denial is
-// ErrDenied.
+// tenant's, or no one's) is recorded on the tenant's own chain (the
+// actor's lane), with the patient id asked for as the record ("patient"
+// or "patient/record"): it must neither touch another tenant's chain nor
+// open a chain for an id that is no patient. The error returned then
+// wraps ErrNotFound and not ErrDenied, as a permitted request about that
+// id would: whether an id outside the tenant exists elsewhere, and what
+// the actor may do, are not told apart (see the package documentation,
+// "Errors"). A patient being registered (a.newPatient) is not in the
+// tenant yet: its denial is ErrDenied.
 //
 // Telling the two cases apart costs no extra round trip: the patient is
 // looked up anyway to choose the chain.
@@ -441,8 +445,8 @@ func (r *Repository) deny(ctx context.Context, op string, a *access) error {
 
 // auditDenial appends the event of the denied access a through q, at
 // now: on a's chain when a names no patient or a patient of the tenant
-// (inTenant), else on the tenant's own chain with the patient id asked
-// for as the record ("patient" or "patient/record").
+// (inTenant), else on the tenant's own chain (the actor's lane) with the
+// patient id asked for as the record ("patient" or "patient/record").
 func (r *Repository) auditDenial(ctx context.Context, q DB, a *access, inTenant bool, now time.Time) error {
 	b := *a
 	if b.patient != uuid.Nil && !inTenant {
@@ -472,12 +476,12 @@ func (e *notInTenantError) Unwrap() error { return ErrNotFound }
 
 // notFound records, when err says that the patient or record a named is
 // not in the tenant (ErrNotFound) although the policy allowed the
-// request, an event with OutcomeNotFound on the tenant's own chain, with
-// the ids asked for as the record ("patient" or "patient/record"), in its
-// own transaction (the request's was rolled back; inside InTx, once the
-// transaction has ended: deferAudit). Scanning ids thus leaves a trail; a
-// found request costs nothing more. It returns err, joined with the audit
-// failure if any.
+// request, an event with OutcomeNotFound on the tenant's own chain (the
+// actor's lane), with the ids asked for as the record ("patient" or
+// "patient/record"), in its own transaction (the request's was rolled
+// back; inside InTx, once the transaction has ended: deferAudit).
+// Scanning ids thus leaves a trail; a found request costs nothing more.
+// It returns err, joined with the audit failure if any.
 func (r *Repository) notFound(ctx context.Context, a *access, err error) error {
 	if a == nil || !errors.Is(err, ErrNotFound) || !a.decision.Allowed || r.noAudit {
 		return err

@@ -23,6 +23,7 @@ var fanouts = []string{
 	"audit search",       // SearchAudit without a chain
 	"break-glass review", // ListBreakGlass without a patient
 	"locate",             // Locate of a record other than the patient's own
+	"tenant lanes",       // CreateTenant opens the heads of the tenant's lanes
 }
 
 // TestEveryPatientStatementIsRoutable records every statement the

@@ -553,7 +553,7 @@ func TestSearchPatientBadInput(t *testing.T) {
 		t.Fatalf("%d audit events for one search", len(events)-before)
 	}
 	e := events[0]
-	if e.ChainID != s.h.Tenant.ID || e.UserID != s.h.Medico.Principal.UserID || e.Outcome != ehr.OutcomeAllowed {
+	if e.ChainID != laneOf(t, s.h.Medico) || e.UserID != s.h.Medico.Principal.UserID || e.Outcome != ehr.OutcomeAllowed {
 		t.Errorf("audit event %+v", e)
 	}
 	if text := fmt.Sprintf("%+v", e); strings.Contains(strings.ToLower(text), "secreta") ||

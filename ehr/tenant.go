@@ -40,10 +40,21 @@ func (r *Repository) CreateTenant(ctx context.Context, name string) (Tenant, err
 		if _, err := tx.Exec(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, t.ID, t.Name, t.CreatedAt); err != nil {
 			return dbError("create tenant", err)
 		}
-		// The tenant's own audit chain (chain id = tenant id) starts now,
-		// empty, owned by the tenant: no one else can open it first.
-		if _, err := tx.Exec(ctx, tenantChainSQL, t.ID); err != nil {
+		// The tenant's own audit chains, its lanes (lane 0's id is the
+		// tenant id), start now, empty, owned by the tenant: no one else
+		// can open them first.
+		args := []any{t.ID}
+		for _, id := range tenantLanes(uuid.MustParse(t.ID)) {
+			args = append(args, pgUUID(id))
+		}
+		tag, err := tx.Exec(ctx, tenantLanesSQL, args...)
+		if err != nil {
 			return dbError("create tenant", err)
+		}
+		if tag.RowsAffected() != AuditLanes {
+			// A lane id is already a chain: short of a SHA-256
+			// collision, never.
+			return fmt.Errorf("ehr: create tenant %s: an audit lane is taken: %w", t.ID, ErrConflict)
 		}
 		return nil
 	})
@@ -53,11 +64,24 @@ func (r *Repository) CreateTenant(ctx context.Context, name string) (Tenant, err
 	return t, nil
 }
 
-// tenantChainSQL opens the empty audit chain of tenant $1: a head at
-// sequence 0 with an empty hash, which the first append advances exactly
-// as if it had created the head (seq 1, prev_hash empty).
-const tenantChainSQL = `INSERT INTO audit_heads (tenant_id, patient_id, seq, prev_hash, hash) VALUES ($1, $1, 0, '\x', '\x')
-ON CONFLICT (patient_id) DO NOTHING`
+// tenantLanesSQL opens the empty audit chains of the lanes of tenant $1,
+// whose ids are $2 .. $(AuditLanes+1): a head at sequence 0 with an empty
+// hash each, which the first append advances exactly as if it had
+// created the head (seq 1, prev_hash empty). One multi-row VALUES: on
+// Citus, one statement that writes each head on its shard, the lanes
+// being spread over the shards by design (marked "fanout: tenant lanes").
+var tenantLanesSQL = func() string {
+	var b strings.Builder
+	b.WriteString(`/* fanout: tenant lanes */ INSERT INTO audit_heads (tenant_id, patient_id, seq, prev_hash, hash) VALUES `)
+	for i := range AuditLanes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `($1, $%d, 0, '\x', '\x')`, i+2)
+	}
+	b.WriteString(` ON CONFLICT (patient_id) DO NOTHING`)
+	return b.String()
+}()
 
 // ListTenants returns every tenant of the database, oldest first. Like
 // CreateTenant it is an operator's step (setup commands, audit

@@ -18,8 +18,9 @@ import (
 // Extensions of an AuditEvent that carry its place in ehr's hash chain,
 // so that an exported trail can be verified offline (VerifyAuditTrail).
 const (
-	// ExtAuditChainID: the chain (a patient id, or the tenant id for
-	// requests about no single patient), valueString.
+	// ExtAuditChainID: the chain (a patient id, or for requests about no
+	// single patient one of the tenant's lanes, ehr.TenantChains: lane 0
+	// is the tenant id), valueString.
 	ExtAuditChainID = Base + "/StructureDefinition/audit-chain-id"
 	// ExtAuditChainSeq: the event's sequence number in its chain, from 1,
 	// valueDecimal (an integer; R4's valueInteger has only 32 bits).

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/refserver/internal/app"
 	"github.com/historiaehr/historia/refserver/internal/demo"
 	"github.com/historiaehr/historia/refserver/internal/server"
@@ -82,6 +83,15 @@ func TestAuditExportAndVerifyOffline(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "0 broken") || !strings.Contains(out.String(), "ok chain "+res.PatientID) {
 		t.Fatalf("verify --file: %s", out.String())
+	}
+	// The tenant's own chains are in the export, each lane verified as a
+	// chain of its own.
+	lanes, err := ehr.TenantChains(res.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(lanes, func(l string) bool { return strings.Contains(out.String(), "ok chain "+l+":") }) {
+		t.Errorf("verify --file: no lane of the tenant's own chains: %s", out.String())
 	}
 
 	// A changed event, and a trail with an event left out, are broken.

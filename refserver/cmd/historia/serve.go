@@ -101,10 +101,10 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer, gete
        historia audit verify --file EXPORT.ndjson
 
 Verifies the audit hash chains: one patient's chain with --patient, else
-every tenant's own chain and every patient's chain in the database; with
---file, every chain of an export made by "historia audit export --fhir",
-recomputed from the file alone (no database). Exits with status 1 when a
-chain is broken.
+every tenant's own chains (all its lanes) and every patient's chain in the
+database; with --file, every chain of an export made by "historia audit
+export --fhir", recomputed from the file alone (no database). Exits with
+status 1 when a chain is broken.
 
 It acts as an operator: in each tenant, an auditor principal built from
 the tenant row (user "`+app.OperatorUser+`"), so each verification is itself
@@ -158,11 +158,11 @@ func cmdAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer
 
 Writes the audit trail as FHIR R4 AuditEvents, one JSON resource a line
 (ndjson): one patient's chain with --patient, else every event of every
-tenant. Each event carries its chain id, sequence number and hashes, so
-"historia audit verify --file FILE" recomputes every chain from the export
-alone, on a machine without the database. The export reads as an operator
-auditor (user "`+app.OperatorUser+`") and is itself recorded on each
-tenant's chain.
+tenant, those of every lane of its own chains included. Each event carries
+its chain id, sequence number and hashes, so "historia audit verify --file
+FILE" recomputes every chain from the export alone, on a machine without
+the database. The export reads as an operator auditor (user
+"`+app.OperatorUser+`") and is itself recorded on each tenant's chain.
 
 Flags:
 `)

@@ -1631,15 +1631,15 @@ func TestFHIRSecurity(t *testing.T) {
 		}
 	}
 	// A patient search is audited on the tenant's chain.
-	before := f.chainLength(t, f.a.TenantID)
+	before := f.trailLength(t, f.a.TenantID)
 	mustFHIR(t, "patient search", f.fhirGet(t, "/Patient?name=a", med), 200)
-	if f.chainLength(t, f.a.TenantID) <= before {
+	if f.trailLength(t, f.a.TenantID) <= before {
 		t.Error("a patient search left no audit event on the tenant's chain")
 	}
 	// Scanning ids leaves a trace too.
-	before = f.chainLength(t, f.a.TenantID)
+	before = f.trailLength(t, f.a.TenantID)
 	mustFHIR(t, "unknown observation", f.fhirGet(t, "/Observation/"+randomUUID, med), 404)
-	if f.chainLength(t, f.a.TenantID) <= before {
+	if f.trailLength(t, f.a.TenantID) <= before {
 		t.Error("reading an unknown id left no audit event on the tenant's chain")
 	}
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/refserver/internal/app"
 	"github.com/historiaehr/historia/refserver/internal/demo"
 	"github.com/historiaehr/historia/refserver/internal/web"
@@ -729,6 +730,25 @@ func TestAuditVerifyAndPoolMetrics(t *testing.T) {
 	err := app.VerifyAudit(ctx, f.pool, "", &out)
 	if !errors.Is(err, app.ErrChainsBroken) || !strings.Contains(out.String(), "BROKEN") || !strings.Contains(out.String(), f.a.PatientID) {
 		t.Errorf("tampered chain: %v\n%s", err, out.String())
+	}
+	// A tenant-wide event, on a lane of the tenant's own chains other than
+	// lane 0, tampered with: the verification of the tenant names the lane.
+	lanes, err := ehr.TenantChains(f.a.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lane string
+	if err := f.pool.QueryRow(ctx, "SELECT patient_id::text FROM audit_events WHERE tenant_id = $1 AND patient_id = ANY($2::uuid[]) AND patient_id <> $1 LIMIT 1",
+		f.a.TenantID, lanes).Scan(&lane); err != nil {
+		t.Fatalf("no tenant-wide event on a lane other than 0: %v", err)
+	}
+	if _, err := f.pool.Exec(ctx, "UPDATE audit_events SET action = 'delete' WHERE patient_id::text = $1 AND seq = 1", lane); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	err = app.VerifyAudit(ctx, f.pool, "", &out)
+	if !errors.Is(err, app.ErrChainsBroken) || !strings.Contains(out.String(), "BROKEN tenant "+f.a.TenantID+": ehr: audit chain broken: chain "+lane) {
+		t.Errorf("tampered lane %s: %v\n%s", lane, err, out.String())
 	}
 	// Not public: the main listener does not serve them by default.
 	if res := f.get("/metrics", nil, ""); res.StatusCode != http.StatusNotFound {

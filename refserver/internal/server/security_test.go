@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/historiaehr/historia/auth"
+	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/refserver/internal/web"
 )
 
@@ -39,6 +40,22 @@ func (f *fixture) chainLength(t *testing.T, chain string) int {
 	t.Helper()
 	var n int
 	if err := f.pool.QueryRow(context.Background(), "SELECT count(*) FROM audit_events WHERE patient_id::text = $1", chain).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// trailLength is the number of events on the tenant's own chains, all its
+// lanes (ehr.TenantChains).
+func (f *fixture) trailLength(t *testing.T, tenant string) int {
+	t.Helper()
+	lanes, err := ehr.TenantChains(tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := f.pool.QueryRow(context.Background(), "SELECT count(*) FROM audit_events WHERE tenant_id = $1 AND patient_id = ANY($2::uuid[])",
+		tenant, lanes).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

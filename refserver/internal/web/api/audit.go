@@ -45,8 +45,10 @@ func (x *api) auditEvents(w http.ResponseWriter, r *http.Request, c app.Caller) 
 	return reply(w, nil, http.StatusOK, map[string]any{"events": out, "next": page.Next})
 }
 
-// verify verifies a chain (the tenant's when the body names none): a
-// broken chain is a 200 that says so.
+// verify verifies a chain (a patient's or one lane), or the tenant's own
+// chains, all its lanes, when the body names the tenant or none: a broken
+// chain is a 200 that says so, and names the chain (the lane) that broke.
+// A tenant's answer lists its lanes with their events.
 func (x *api) verify(w http.ResponseWriter, r *http.Request, c app.Caller) error {
 	var in struct {
 		ChainID string `json:"chain_id"`
@@ -60,9 +62,21 @@ func (x *api) verify(w http.ResponseWriter, r *http.Request, c app.Caller) error
 	st, err := x.records.VerifyChain(r.Context(), in.ChainID)
 	var ce *ehr.ChainError
 	if errors.As(err, &ce) {
-		return reply(w, nil, http.StatusOK, map[string]any{"chain_id": in.ChainID, "ok": false, "problem": ce.Error()})
+		return reply(w, nil, http.StatusOK, map[string]any{"chain_id": in.ChainID, "ok": false, "problem": ce.Error(), "broken_chain_id": ce.ChainID})
 	}
-	return reply(w, err, http.StatusOK, map[string]any{"chain_id": in.ChainID, "ok": true, "events": st.Events})
+	body := map[string]any{"chain_id": in.ChainID, "ok": true, "events": st.Events}
+	if st.Lanes != nil {
+		type lane struct {
+			ChainID string `json:"chain_id"`
+			Events  int64  `json:"events"`
+		}
+		lanes := make([]lane, 0, len(st.Lanes))
+		for _, l := range st.Lanes {
+			lanes = append(lanes, lane{l.ChainID, l.Events})
+		}
+		body["lanes"] = lanes
+	}
+	return reply(w, err, http.StatusOK, body)
 }
 
 func (x *api) breakGlassReview(w http.ResponseWriter, r *http.Request, c app.Caller) error {

@@ -68,8 +68,10 @@ func (p *pages) auditor(w http.ResponseWriter, r *http.Request, c app.Caller) er
 	return nil
 }
 
-// verifyChain verifies one chain (a patient's, or the tenant's when the
-// field is empty).
+// verifyChain verifies one chain (a patient's, or one lane), or the
+// tenant's own chains, all its lanes, when the field is empty or the
+// tenant id (ehr.Repository.VerifyChain); the events shown are then the
+// lanes' sum, and a broken lane is named in the detail.
 func (p *pages) verifyChain(w http.ResponseWriter, r *http.Request, c app.Caller) error {
 	f, err := web.ParseForm(w, r)
 	if err != nil {
