@@ -10,6 +10,7 @@ import (
 
 	"github.com/historiaehr/historia/auth"
 	"github.com/historiaehr/historia/refserver/internal/app"
+	"github.com/historiaehr/historia/refserver/internal/protocol/fhir"
 )
 
 // Config is the configuration of `historia serve`.
@@ -55,6 +56,10 @@ type Config struct {
 	// Clock is the sessions' clock (token expiry, idle time-out); nil is
 	// the system clock. Not a flag: tests set it.
 	Clock auth.Clock
+	// FHIRNarrow, when set, is asked before every FHIR interaction (the
+	// SMART on FHIR seam, fhir.Options.Narrow): it may refuse, never
+	// widen. Not a flag: embedders set it.
+	FHIRNarrow fhir.Narrow
 }
 
 // EnvPrefix prefixes the environment variable of every flag: --database-url

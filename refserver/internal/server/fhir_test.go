@@ -2212,3 +2212,37 @@ func diffLines(a, b []string) string {
 	}
 	return s.String()
 }
+
+// TestFHIRNarrowOnlyNarrows: the SMART seam (Config.FHIRNarrow) is asked
+// before every interaction with the caller, the type and the
+// interaction; what it refuses answers 403, and what it allows is still
+// decided by rbac (it can narrow, never widen).
+func TestFHIRNarrowOnlyNarrows(t *testing.T) {
+	var asked []string
+	f := newFixtureWith(t, func(c *Config) {
+		c.FHIRNarrow = func(caller app.Caller, typ, interaction string) error {
+			asked = append(asked, typ+" "+interaction)
+			if typ == "Observation" {
+				return fmt.Errorf("scope patient/Observation.read not granted: %w", ehr.ErrDenied)
+			}
+			return nil
+		}
+	})
+	pid := f.a.PatientID
+	med := f.token(t, f.a.TenantID, "medico")
+	mustFHIR(t, "medico reads the patient", f.fhirGet(t, "/Patient/"+pid, med), http.StatusOK)
+	mustFHIR(t, "medico searches conditions", f.fhirGet(t, "/Condition?patient="+pid, med), http.StatusOK)
+	res := f.fhirGet(t, "/Observation?patient="+pid, med)
+	if res.Status != http.StatusForbidden || !strings.Contains(string(res.Body), `"forbidden"`) {
+		t.Fatalf("an Observation search the seam refuses: %s, want 403 forbidden", res)
+	}
+	if !slices.Contains(asked, "Patient read") || !slices.Contains(asked, "Observation search-type") {
+		t.Fatalf("the seam was asked %v", asked)
+	}
+	// Allowed by the seam, refused by rbac: the front desk reads no
+	// conditions whatever the scopes say.
+	sec := f.token(t, f.a.TenantID, "secretaria")
+	if res := f.fhirGet(t, "/Condition?patient="+pid, sec); res.Status != http.StatusForbidden {
+		t.Fatalf("secretaria's Condition search with the seam allowing it: %s, want 403", res)
+	}
+}
