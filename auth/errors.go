@@ -19,6 +19,12 @@ var (
 	// access token's session has ended: logout, disable, password change
 	// or reset, "log out everywhere", refresh-token reuse.
 	ErrSessionRevoked = errors.New("auth: session revoked")
+	// ErrUnavailable means a token's session could not be checked: the
+	// revocation listener has been down too long and the database did
+	// not answer. The request is refused (fail closed), but the token is
+	// not known to be bad: a server answers 503, and the client keeps its
+	// token and retries.
+	ErrUnavailable = errors.New("auth: session store unavailable")
 	// ErrMFARequired is matched by MFARequiredError: the password was
 	// right, a second factor is due.
 	ErrMFARequired = errors.New("auth: second factor required")

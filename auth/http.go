@@ -125,6 +125,9 @@ func (s *Service) Authenticate(w http.ResponseWriter, r *http.Request) (Identity
 		}
 		id := c.Identity()
 		if err := s.CheckSession(r.Context(), id); err != nil {
+			if errors.Is(err, ErrUnavailable) {
+				return Identity{}, unavailable(err)
+			}
 			return Identity{}, &bearerError{status: http.StatusUnauthorized, code: "invalid_token", desc: tokenErrorDesc(err), err: err}
 		}
 		return id, nil
@@ -136,6 +139,11 @@ func (s *Service) Authenticate(w http.ResponseWriter, r *http.Request) (Identity
 			id := c.Identity()
 			if err = s.CheckSession(r.Context(), id); err == nil {
 				return id, nil
+			}
+			if errors.Is(err, ErrUnavailable) {
+				// Neither refresh nor log out a browser for an outage:
+				// its cookies stay, and it retries.
+				return Identity{}, unavailable(err)
 			}
 		}
 		verr = err
@@ -153,6 +161,12 @@ func (s *Service) Authenticate(w http.ResponseWriter, r *http.Request) (Identity
 		return Identity{}, &bearerError{status: http.StatusUnauthorized, code: "invalid_token", desc: tokenErrorDesc(verr), err: verr}
 	}
 	return Identity{}, &bearerError{status: http.StatusUnauthorized, desc: "authentication required"}
+}
+
+// unavailable is the refusal of a request whose session could not be
+// checked (ErrUnavailable): 503, without a challenge to sign in again.
+func unavailable(err error) *bearerError {
+	return &bearerError{status: http.StatusServiceUnavailable, desc: "session check unavailable", err: err}
 }
 
 func tokenErrorDesc(err error) string {
@@ -173,6 +187,11 @@ func (s *Service) unauthorized(w http.ResponseWriter, r *http.Request, err error
 	var be *bearerError
 	if !errors.As(err, &be) {
 		be = &bearerError{status: http.StatusUnauthorized, code: "invalid_token", desc: "invalid token"}
+	}
+	if be.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, http.StatusText(be.status), be.status)
+		return
 	}
 	WriteBearerChallenge(w, be.status, be.code, be.desc)
 }

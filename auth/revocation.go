@@ -93,7 +93,7 @@ func (s *Service) revoked(sids []string) {
 // Errors of the revocation check.
 var (
 	errSessionRevoked   = fmt.Errorf("%w: %w", ErrInvalidToken, ErrSessionRevoked)
-	errRevocationUnsure = fmt.Errorf("%w: session state unknown", ErrInvalidToken)
+	errRevocationUnsure = fmt.Errorf("%w: session state unknown", ErrUnavailable)
 )
 
 // CheckSession reports whether id's session is still live, as Middleware,
@@ -102,8 +102,9 @@ var (
 // the revocation listener (StartRevocationListener) has been disconnected
 // for longer than Config.RevocationMaxStale, the session is looked up in
 // the database instead, and a failed lookup refuses the request (fail
-// closed). Errors wrap ErrInvalidToken; a revoked session also
-// ErrSessionRevoked. An identity without a session id (a token not issued
+// closed) with an error wrapping ErrUnavailable (the token is not known
+// to be bad: answer 503). A revoked session's error wraps ErrInvalidToken
+// and ErrSessionRevoked. An identity without a session id (a token not issued
 // by Service) passes: there is nothing to revoke.
 //
 // The usual path is one map lookup under a read lock: no allocation, no

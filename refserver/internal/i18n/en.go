@@ -35,6 +35,7 @@ var en = map[string]string{
 	"error.409":        "This record changed since you opened it. Reload it and make the change again.",
 	"error.422":        "Please check the marked fields.",
 	"error.500":        "Internal error. The incident was logged.",
+	"error.503":        "The service is unavailable for a moment. Try again shortly.",
 	"error.csrf":       "Request refused: origin not allowed.",
 	"error.badrequest": "Bad request.",
 	"error.401":        "Sign in to continue.",

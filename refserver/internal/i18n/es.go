@@ -35,6 +35,7 @@ var es = map[string]string{
 	"error.409":        "Este registro cambió desde que lo abrió. Vuelva a cargarlo y repita el cambio.",
 	"error.422":        "Revise los campos marcados.",
 	"error.500":        "Error interno. El incidente quedó registrado.",
+	"error.503":        "El servicio no está disponible en este momento. Inténtelo de nuevo en unos instantes.",
 	"error.csrf":       "Solicitud rechazada: origen no permitido.",
 	"error.badrequest": "Solicitud inválida.",
 	"error.401":        "Inicie sesión para continuar.",

@@ -62,6 +62,7 @@ var errorTable = []struct {
 	{auth.ErrInvalidToken, http.StatusUnauthorized, "invalid_token", "error.token"},
 	{auth.ErrInvalidRefreshToken, http.StatusUnauthorized, "invalid_token", "error.token"},
 	{auth.ErrRateLimited, http.StatusTooManyRequests, "too_many_requests", "login.locked"},
+	{auth.ErrUnavailable, http.StatusServiceUnavailable, "unavailable", "error.503"},
 	{context.Canceled, 499, "canceled", "error.500"},
 }
 

@@ -29,6 +29,11 @@ func (rt *Router) HandleBearer(pattern string, h Handler, answer ProblemWriter) 
 			return
 		}
 		aid, err := rt.app.Auth.Authenticate(w, r)
+		if err != nil && errors.Is(err, auth.ErrUnavailable) {
+			w.Header().Set("Retry-After", "5")
+			answer(w, r, ProblemOf(r.Context(), err))
+			return
+		}
 		if err != nil {
 			p := problemUnauthenticated
 			code, desc := "", ""

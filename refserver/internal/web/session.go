@@ -78,11 +78,19 @@ func (rt *Router) authenticate(w http.ResponseWriter, r *http.Request) (app.Call
 	return c, r.WithContext(ctx), nil
 }
 
-// unauthenticated answers a request without valid credentials: an API
+// unauthenticated answers a request without valid credentials (or whose
+// session could not be checked: 503): an API
 // client gets 401 with a bearer challenge (RFC 6750, auth's header) and
 // the JSON error, a browser the login page (with ?expired=1 when its
 // session lapsed).
 func (rt *Router) unauthenticated(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, auth.ErrUnavailable) {
+		// The session could not be checked (the database is down): not
+		// a sign-in matter. 503, and the client retries.
+		w.Header().Set("Retry-After", "5")
+		rt.writeProblem(w, r, ProblemOf(r.Context(), err))
+		return
+	}
 	if wantsJSON(r) || r.Header.Get("Authorization") != "" {
 		p := problemUnauthenticated
 		code, desc := "", ""

@@ -235,6 +235,8 @@ func issueCode(status int) string {
 		return "invalid"
 	case 499:
 		return "incomplete"
+	case http.StatusServiceUnavailable:
+		return "transient"
 	}
 	if status >= 500 {
 		return "exception"
