@@ -1021,6 +1021,24 @@ func updateCareTeam(ctx context.Context, repo *ehr.Repository, u *updater, cur, 
 	return unsupported("CareTeam.status", "an ended membership is not reopened: assign the practitioner again")
 }
 
+// changeThenMark applies an update whose body may also say
+// entered-in-error (eie): the other changes first (update, when changed),
+// then, unless the record is entered in error already, the mark
+// (MarkEnteredInError of kind k with reason), each a version of its own.
+func changeThenMark(ctx context.Context, repo *ehr.Repository, u *updater, k rbac.Kind, pid, id, curStatus string, eie, changed bool,
+	reason string, update func() (int, error)) error {
+	if changed {
+		v, err := update()
+		if err := u.did(v, nil, err); err != nil {
+			return err
+		}
+	}
+	if eie && curStatus != ehr.StatusEnteredInError {
+		return markError(ctx, repo, u, errorRef(u, k, pid, id), reason)
+	}
+	return nil
+}
+
 // updateCondition: code, display, clinical status, onset, note →
 // UpdateCondition; entered-in-error → MarkEnteredInError (after the other
 // changes, if any). The subject and the encounter cannot change.
@@ -1035,18 +1053,11 @@ func updateCondition(ctx context.Context, repo *ehr.Repository, u *updater, cur,
 	if eie {
 		nw.Status = cur.Status
 	}
-	if nw.Code != cur.Code || nw.Display != cur.Display || nw.Status != cur.Status || !sameDayPtr(nw.OnsetDate, cur.OnsetDate) || nw.Note != cur.Note {
-		c := ehr.Condition{ID: cur.ID, PatientID: cur.PatientID, Code: nw.Code, Display: nw.Display, Status: nw.Status,
-			OnsetDate: nw.OnsetDate, Note: nw.Note, Version: u.ver}
-		v, err := repo.UpdateCondition(ctx, c)
-		if err := u.did(v, nil, err); err != nil {
-			return err
-		}
-	}
-	if eie && cur.Status != ehr.StatusEnteredInError {
-		return markError(ctx, repo, u, errorRef(u, rbac.KindCondition, cur.PatientID, cur.ID), reason)
-	}
-	return nil
+	changed := nw.Code != cur.Code || nw.Display != cur.Display || nw.Status != cur.Status || !sameDayPtr(nw.OnsetDate, cur.OnsetDate) || nw.Note != cur.Note
+	return changeThenMark(ctx, repo, u, rbac.KindCondition, cur.PatientID, cur.ID, cur.Status, eie, changed, reason, func() (int, error) {
+		return repo.UpdateCondition(ctx, ehr.Condition{ID: cur.ID, PatientID: cur.PatientID, Code: nw.Code, Display: nw.Display, Status: nw.Status,
+			OnsetDate: nw.OnsetDate, Note: nw.Note, Version: u.ver})
+	})
 }
 
 // updateAllergy: substance, reaction, severity, clinical status →
@@ -1060,17 +1071,11 @@ func updateAllergy(ctx context.Context, repo *ehr.Repository, u *updater, cur, n
 	if eie {
 		nw.Status = cur.Status
 	}
-	if nw.Substance != cur.Substance || nw.Reaction != cur.Reaction || nw.Severity != cur.Severity || nw.Status != cur.Status {
-		v, err := repo.UpdateAllergy(ctx, ehr.Allergy{ID: cur.ID, PatientID: cur.PatientID, Substance: nw.Substance,
+	changed := nw.Substance != cur.Substance || nw.Reaction != cur.Reaction || nw.Severity != cur.Severity || nw.Status != cur.Status
+	return changeThenMark(ctx, repo, u, rbac.KindAllergy, cur.PatientID, cur.ID, cur.Status, eie, changed, reason, func() (int, error) {
+		return repo.UpdateAllergy(ctx, ehr.Allergy{ID: cur.ID, PatientID: cur.PatientID, Substance: nw.Substance,
 			Reaction: nw.Reaction, Severity: nw.Severity, Status: nw.Status, Version: u.ver})
-		if err := u.did(v, nil, err); err != nil {
-			return err
-		}
-	}
-	if eie && cur.Status != ehr.StatusEnteredInError {
-		return markError(ctx, repo, u, errorRef(u, rbac.KindAllergy, cur.PatientID, cur.ID), reason)
-	}
-	return nil
+	})
 }
 
 // updateMedication: medication, dose, route, frequency, status, dates,
@@ -1087,20 +1092,14 @@ func updateMedication(ctx context.Context, repo *ehr.Repository, u *updater, cur
 	if eie {
 		nw.Status = cur.Status
 	}
-	if nw.Medication != cur.Medication || nw.Dose != cur.Dose || nw.DoseUnit != cur.DoseUnit || nw.Route != cur.Route ||
+	changed := nw.Medication != cur.Medication || nw.Dose != cur.Dose || nw.DoseUnit != cur.DoseUnit || nw.Route != cur.Route ||
 		nw.Frequency != cur.Frequency || nw.Status != cur.Status || !sameDayPtr(nw.StartsOn, cur.StartsOn) ||
-		!sameDayPtr(nw.EndsOn, cur.EndsOn) || nw.Note != cur.Note {
-		v, err := repo.UpdateMedication(ctx, ehr.MedicationRequest{ID: cur.ID, PatientID: cur.PatientID, Medication: nw.Medication,
+		!sameDayPtr(nw.EndsOn, cur.EndsOn) || nw.Note != cur.Note
+	return changeThenMark(ctx, repo, u, rbac.KindMedication, cur.PatientID, cur.ID, cur.Status, eie, changed, reason, func() (int, error) {
+		return repo.UpdateMedication(ctx, ehr.MedicationRequest{ID: cur.ID, PatientID: cur.PatientID, Medication: nw.Medication,
 			Dose: nw.Dose, DoseUnit: nw.DoseUnit, Route: nw.Route, Frequency: nw.Frequency, Status: nw.Status,
 			StartsOn: nw.StartsOn, EndsOn: nw.EndsOn, Note: nw.Note, Version: u.ver})
-		if err := u.did(v, nil, err); err != nil {
-			return err
-		}
-	}
-	if eie && cur.Status != ehr.StatusEnteredInError {
-		return markError(ctx, repo, u, errorRef(u, rbac.KindMedication, cur.PatientID, cur.ID), reason)
-	}
-	return nil
+	})
 }
 
 // updateObservation: category, code, display, value, unit, time →
