@@ -2,7 +2,7 @@
 // back, with the code systems a receiver expects: LOINC and UCUM for vital
 // signs (the R4 vital-signs profile), ICD-10 for conditions, v3-ActCode for
 // encounter classes, HL7 terminology for statuses. It has no HTTP server:
-// a front end (the reference server's /fhir/R4, later) calls it over the
+// a front end (the reference server's /fhir/R4) calls it over the
 // ehr Repository, which keeps deciding who may read what and auditing it.
 //
 // # Use
