@@ -719,13 +719,7 @@ func entryOutcome(ctx context.Context, j *bundleJob, err error) (status int, iss
 	is := issue{Severity: "error", Code: issueCode(p.Status),
 		Details: &codeableConcept{Coding: []coding{{System: SystemError, Code: p.Code}}, Text: i18n.T(ctx, p.Key, p.Args...)}}
 	for _, f := range p.Fields {
-		loc := typ + "." + f.Field
-		if j.t != nil {
-			if fp, ok := j.t.fields[f.Field]; ok {
-				loc = fp
-			}
-		}
-		is.Expression = append(is.Expression, entryPath(j.index, typ, loc))
+		is.Expression = append(is.Expression, entryPath(j.index, typ, fhirmap.FieldPath(typ, f.Field)))
 		is.Diagnostics = strings.TrimPrefix(is.Diagnostics+"; "+f.Field+": "+f.Code, "; ")
 	}
 	if len(is.Expression) == 0 {

@@ -29,8 +29,6 @@ type resourceType struct {
 	// date is the record's clinical date (the "date" search parameter
 	// and _sort=date); nil when the type has none.
 	date func(v any) time.Time
-	// fields maps ehr's field paths to FHIRPath, for error expressions.
-	fields map[string]string
 }
 
 func encodeAs[T any](f func(T) ([]byte, error)) func(any) ([]byte, error) {
@@ -56,26 +54,21 @@ func dateOf[T any](f func(T) time.Time) func(any) time.Time {
 // transaction Bundle handle them (a record's references come first).
 var types = []*resourceType{
 	{Name: "Patient", Kind: rbac.KindDemographics,
-		encode: encodeAs(r4.EncodePatient),
-		fields: fhirmap.FieldPaths("Patient")},
+		encode: encodeAs(r4.EncodePatient)},
 	{Name: "Practitioner",
-		encode: encodeAs(r4.EncodePractitioner),
-		fields: fhirmap.FieldPaths("Practitioner")},
+		encode: encodeAs(r4.EncodePractitioner)},
 	{Name: "Encounter", Kind: rbac.KindEncounter, PerPatient: true,
 		encode: func(v any) ([]byte, error) { return r4.EncodeEncounter(v.(ehr.Encounter)) },
 		chart:  chartOf(func(c *ehr.Chart) []ehr.Encounter { return c.Encounters }),
-		date:   dateOf(func(e ehr.Encounter) time.Time { return e.StartedAt }),
-		fields: fhirmap.FieldPaths("Encounter")},
+		date:   dateOf(func(e ehr.Encounter) time.Time { return e.StartedAt })},
 	{Name: "Appointment", Kind: rbac.KindAppointment, PerPatient: true,
 		encode: encodeAs(r4.EncodeAppointment),
 		chart:  chartOf(func(c *ehr.Chart) []ehr.Appointment { return c.Appointments }),
-		date:   dateOf(func(a ehr.Appointment) time.Time { return a.Start }),
-		fields: fhirmap.FieldPaths("Appointment")},
+		date:   dateOf(func(a ehr.Appointment) time.Time { return a.Start })},
 	{Name: "CareTeam", Kind: rbac.KindCareTeam, PerPatient: true,
 		encode: encodeAs(r4.EncodeCareTeam),
 		chart:  chartOf(func(c *ehr.Chart) []ehr.CareTeamMember { return c.CareTeam }),
-		date:   dateOf(func(m ehr.CareTeamMember) time.Time { return m.StartsAt }),
-		fields: fhirmap.FieldPaths("CareTeam")},
+		date:   dateOf(func(m ehr.CareTeamMember) time.Time { return m.StartsAt })},
 	{Name: "Condition", Kind: rbac.KindCondition, PerPatient: true,
 		encode: encodeAs(r4.EncodeCondition),
 		chart:  chartOf(func(c *ehr.Chart) []ehr.Condition { return c.Conditions }),
@@ -84,28 +77,23 @@ var types = []*resourceType{
 				return *c.OnsetDate
 			}
 			return c.CreatedAt
-		}),
-		fields: fhirmap.FieldPaths("Condition")},
+		})},
 	{Name: "AllergyIntolerance", Kind: rbac.KindAllergy, PerPatient: true,
 		encode: encodeAs(r4.EncodeAllergy),
 		chart:  chartOf(func(c *ehr.Chart) []ehr.Allergy { return c.Allergies }),
-		date:   dateOf(func(a ehr.Allergy) time.Time { return a.CreatedAt }),
-		fields: fhirmap.FieldPaths("AllergyIntolerance")},
+		date:   dateOf(func(a ehr.Allergy) time.Time { return a.CreatedAt })},
 	{Name: "MedicationRequest", Kind: rbac.KindMedication, PerPatient: true,
 		encode: encodeAs(r4.EncodeMedication),
 		chart:  chartOf(func(c *ehr.Chart) []ehr.MedicationRequest { return c.Medications }),
-		date:   dateOf(func(m ehr.MedicationRequest) time.Time { return m.CreatedAt }),
-		fields: fhirmap.FieldPaths("MedicationRequest")},
+		date:   dateOf(func(m ehr.MedicationRequest) time.Time { return m.CreatedAt })},
 	{Name: "Observation", Kind: rbac.KindObservation, PerPatient: true,
 		encode: encodeAs(r4.EncodeObservation),
 		chart:  chartOf(func(c *ehr.Chart) []ehr.Observation { return c.Observations }),
-		date:   dateOf(func(o ehr.Observation) time.Time { return o.EffectiveAt }),
-		fields: fhirmap.FieldPaths("Observation")},
+		date:   dateOf(func(o ehr.Observation) time.Time { return o.EffectiveAt })},
 	{Name: "DocumentReference", Kind: rbac.KindNote, PerPatient: true,
 		encode: encodeAs(r4.EncodeNote),
 		chart:  chartOf(func(c *ehr.Chart) []ehr.Note { return c.Notes }),
-		date:   dateOf(func(n ehr.Note) time.Time { return n.CreatedAt }),
-		fields: fhirmap.FieldPaths("DocumentReference")},
+		date:   dateOf(func(n ehr.Note) time.Time { return n.CreatedAt })},
 }
 
 // typeNamed returns the served type called name.
@@ -166,29 +154,31 @@ func metaOf(v any) recordMeta {
 
 // typeOf returns the served type of an ehr record.
 func typeOf(v any) *resourceType {
+	name := ""
 	switch v.(type) {
 	case ehr.Patient:
-		return types[0]
+		name = "Patient"
 	case ehr.Practitioner:
-		return types[1]
+		name = "Practitioner"
 	case ehr.Encounter:
-		return types[2]
+		name = "Encounter"
 	case ehr.Appointment:
-		return types[3]
+		name = "Appointment"
 	case ehr.CareTeamMember:
-		return types[4]
+		name = "CareTeam"
 	case ehr.Condition:
-		return types[5]
+		name = "Condition"
 	case ehr.Allergy:
-		return types[6]
+		name = "AllergyIntolerance"
 	case ehr.MedicationRequest:
-		return types[7]
+		name = "MedicationRequest"
 	case ehr.Observation:
-		return types[8]
+		name = "Observation"
 	case ehr.Note:
-		return types[9]
+		name = "DocumentReference"
 	}
-	return nil
+	t, _ := typeNamed(name)
+	return t
 }
 
 // fieldPath names an ehr field at fault as FHIRPath for the resource type
@@ -196,11 +186,8 @@ func typeOf(v any) *resourceType {
 func fieldPath(r *http.Request, field string) string {
 	rest := strings.TrimPrefix(r.URL.Path, Root+"/")
 	name, _, _ := strings.Cut(rest, "/")
-	if t, ok := typeNamed(name); ok {
-		if p, ok := t.fields[field]; ok {
-			return p
-		}
-		return name + "." + field
+	if _, ok := typeNamed(name); ok {
+		return fhirmap.FieldPath(name, field)
 	}
 	return field
 }

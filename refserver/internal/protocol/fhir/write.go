@@ -691,7 +691,7 @@ func (x *server) updateRecord(ctx context.Context, repo *ehr.Repository, t *reso
 		return written{}, err
 	}
 	y := x.with(repo)
-	cur, curBody, err := y.currentForWrite(ctx, t, id)
+	cur, curBody, err := y.current(ctx, t, id)
 	if err != nil {
 		return written{}, err // ids are the server's: an unknown id is 404, never created
 	}
@@ -746,31 +746,12 @@ func (x *server) updateRecord(ctx context.Context, repo *ehr.Repository, t *reso
 	if u.rec != nil {
 		return wrote(t, u.rec, http.StatusOK)
 	}
-	nv, nbody, err := y.currentForWrite(ctx, t, id)
+	nv, nbody, err := y.current(ctx, t, id)
 	if err != nil {
 		return written{}, err
 	}
 	nm := metaOf(nv)
 	return written{t: t, status: http.StatusOK, id: id, version: nm.Version, updated: nm.Updated, body: nbody}, nil
-}
-
-// currentForWrite is current for an update, except that a caller whose
-// roles may read admissions but not encounters (the admissions desk, which
-// transfers and discharges) reads an Encounter as an admission (rbac
-// KindAdmission: inpatient encounters only). The roles are asked of the
-// policy's matrix, which audits nothing, so that the desk's updates leave
-// no refused read of the encounter in the trail; ehr still authorizes and
-// audits the read.
-func (x *server) currentForWrite(ctx context.Context, t *resourceType, id string) (any, []byte, error) {
-	if t.Name == "Encounter" && x.app != nil {
-		if c, ok := app.FromContext(ctx); ok && !x.app.Can(c, rbac.ActionRead, rbac.KindEncounter) &&
-			x.app.Can(c, rbac.ActionRead, rbac.KindAdmission) {
-			adm := *t
-			adm.Kind = rbac.KindAdmission
-			return x.current(ctx, &adm, id)
-		}
-	}
-	return x.current(ctx, t, id)
 }
 
 // errorRef is the RecordRef by which MarkEnteredInError names record
