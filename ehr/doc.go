@@ -55,6 +55,19 @@
 // wrote, signed or prescribed, and are no proof of authorship within this
 // system; the trail says who imported them.
 //
+// ImportPatients is the bulk form: new patients with their records, each
+// patient whole or not at all, a batch in one transaction written with
+// COPY (rows, version-1 snapshots made by the database from the rows,
+// and each new patient's audit chain computed in Go as the append
+// statement would), after the same validation and policy decisions and
+// one round trip of checks (identifiers, practitioners, colleagues,
+// appointment slots). A patient the policy refuses, or a batch whose
+// transaction fails, falls back to RegisterPatient and ImportRecord one
+// patient at a time, so refusals are audited and a conflict is that
+// patient's alone. A patient whose identity document is already the
+// tenant's is skipped (ImportResult.Existing): an import run twice
+// creates nothing the second time.
+//
 // # Authorization
 //
 // Each method builds an rbac request from the Actor in the context: the

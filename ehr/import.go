@@ -3,6 +3,7 @@ package ehr
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,27 +123,11 @@ const clockSkew = 5 * time.Minute
 // unknown practitioner or encounter; ErrConflict as said above; ErrDenied
 // unless the actor may create such records for the patient.
 func (r *Repository) ImportRecord(ctx context.Context, rec any) (any, error) {
-	switch x := rec.(type) {
-	case Encounter:
-		return r.importEncounter(ctx, x, nil)
-	case EncounterHistory:
-		return r.importEncounter(ctx, x.Encounter, x.Stays)
-	case Appointment:
-		return r.importAppointment(ctx, x)
-	case CareTeamMember:
-		return r.importCareTeam(ctx, x)
-	case Note:
-		return r.importNote(ctx, x)
-	case Condition:
-		return r.importCondition(ctx, x)
-	case Allergy:
-		return r.importAllergy(ctx, x)
-	case MedicationRequest:
-		return r.importMedication(ctx, x)
-	case Observation:
-		return r.importObservation(ctx, x)
+	p, err := planImport(rec, r.clock())
+	if err != nil {
+		return nil, err
 	}
-	return nil, invalid("Record", CodeNotAllowed, fmt.Sprintf("a %T is not a record ImportRecord takes", rec))
+	return r.importPlanned(ctx, p)
 }
 
 // importCreated normalizes and checks the source's creation time at now
@@ -216,13 +201,6 @@ func importPtr(t *time.Time) *time.Time {
 	return &u
 }
 
-// importRow inserts an imported record: insertRecord with the audit action
-// AuditActionImport.
-func (r *Repository) importRow(ctx context.Context, op string, action rbac.Action, kind rbac.Kind, pid, id uuid.UUID,
-	run func(tx pgx.Tx, a *access, now time.Time) error) error {
-	return r.insertRecord(ctx, op, action, kind, AuditActionImport, pid, id, run)
-}
-
 // Stay is one ward and bed an admission was in, from Since.
 type Stay struct {
 	Ward  string
@@ -242,9 +220,194 @@ type EncounterHistory struct {
 	Stays     []Stay
 }
 
-func (r *Repository) importEncounter(ctx context.Context, e Encounter, stays []Stay) (Encounter, error) {
-	const op = "import encounter"
-	now := r.clock()
+// appointmentHoldsSlots reports whether an appointment of status s holds
+// its practitioner's time: the statuses the workflow leaves the slots
+// claimed in (CancelAppointment and MarkEnteredInError release them).
+func appointmentHoldsSlots(s string) bool {
+	return oneOf(s, AppointmentBooked, AppointmentArrived, AppointmentFulfilled, AppointmentNoShow)
+}
+
+// importPlan is a record to import once validated (planImport): what
+// ImportRecord writes in a transaction of its own and ImportPatients
+// copies in bulk, with the checks both make against the database.
+type importPlan struct {
+	op     string
+	action rbac.Action
+	kind   rbac.Kind
+	t      table
+	pid    uuid.UUID
+	// practitioner, when not nil, must be a practitioner of the tenant
+	// (ErrNotFound); active, that it be active (ErrConflict).
+	practitioner *uuid.UUID
+	active       bool
+	// member is an active care-team membership: the practitioner must not
+	// be an active member of the patient's care team already.
+	member bool
+	// slots is an appointment that holds its practitioner's time from
+	// start to end (claimSlots).
+	slots      bool
+	start, end time.Time
+	// people are the pairs of field and value that must not name a
+	// colleague (notColleagues).
+	people []string
+	// stays are an admission's stays (EncounterHistory): versions after
+	// the first (applyStays).
+	stays []Stay
+	// row stamps the record and returns it, as stored, with the values of
+	// t's import columns (importColumns), in order.
+	row func(s stamp) (any, []any)
+}
+
+// stamp is what the import stamps on a record: its id, the tenant, the
+// time, the importing user, and the user of the practitioner named (a
+// care-team membership's UserID).
+type stamp struct {
+	id, tenant uuid.UUID
+	tenantID   string
+	now        time.Time
+	by         string
+	prUser     string
+}
+
+// importColumns are the columns an import writes to each table, in the
+// order of the values importPlan.row returns; patient id, record id and
+// tenant come first, as write requires.
+var importColumns = map[string][]string{
+	tEncounters.name: {"patient_id", "id", "tenant_id", "class", "status", "practitioner_id", "ward", "bed", "reason",
+		"disposition", "started_at", "ended_at", "change_reason", "version", "created_at", "updated_at", "updated_by"},
+	tAppointments.name: {"patient_id", "id", "tenant_id", "practitioner_id", "starts_at", "ends_at", "status", "reason",
+		"change_reason", "version", "created_at", "updated_at", "updated_by"},
+	tCareTeam.name: {"patient_id", "id", "tenant_id", "practitioner_id", "user_id", "role", "reason", "starts_at", "ends_at",
+		"status", "change_reason", "version", "created_at", "updated_at", "updated_by"},
+	tNotes.name: {"patient_id", "id", "tenant_id", "encounter_id", "author_id", "title", "body", "status", "signed_at",
+		"signed_by", "change_reason", "version", "created_at", "updated_at", "updated_by"},
+	tConditions.name: {"patient_id", "id", "tenant_id", "encounter_id", "code", "display", "status", "onset_date", "note",
+		"recorded_by", "change_reason", "version", "created_at", "updated_at", "updated_by"},
+	tAllergies.name: {"patient_id", "id", "tenant_id", "substance", "reaction", "severity", "status", "recorded_by",
+		"change_reason", "version", "created_at", "updated_at", "updated_by"},
+	tMedications.name: {"patient_id", "id", "tenant_id", "encounter_id", "medication", "dose", "dose_unit", "route",
+		"frequency", "status", "starts_on", "ends_on", "note", "prescriber_id", "change_reason", "version", "created_at",
+		"updated_at", "updated_by"},
+	tObservations.name: {"patient_id", "id", "tenant_id", "encounter_id", "category", "code", "display", "value",
+		"value_text", "unit", "effective_at", "status", "recorded_by", "change_reason", "version", "created_at",
+		"updated_at", "updated_by"},
+}
+
+// importInsertSQL is the INSERT of one imported row into t.
+func importInsertSQL(t table) string {
+	cols := importColumns[t.name]
+	var b strings.Builder
+	b.WriteString("INSERT INTO " + t.name + " (" + strings.Join(cols, ", ") + ") VALUES (")
+	for i := range cols {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", i+1)
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// planImport validates rec at now (see ImportRecord) and returns its plan.
+func planImport(rec any, now time.Time) (importPlan, error) {
+	switch x := rec.(type) {
+	case Encounter:
+		return planEncounter(x, nil, now)
+	case EncounterHistory:
+		return planEncounter(x.Encounter, x.Stays, now)
+	case Appointment:
+		return planAppointment(x, now)
+	case CareTeamMember:
+		return planCareTeam(x, now)
+	case Note:
+		return planNote(x, now)
+	case Condition:
+		return planCondition(x, now)
+	case Allergy:
+		return planAllergy(x, now)
+	case MedicationRequest:
+		return planMedication(x, now)
+	case Observation:
+		return planObservation(x, now)
+	}
+	return importPlan{}, invalid("Record", CodeNotAllowed, fmt.Sprintf("a %T is not a record ImportRecord takes", rec))
+}
+
+// importPlanned writes the record of plan p in a transaction of its own
+// (a savepoint inside InTx), with its checks, snapshot and audit event,
+// and returns it as stored.
+func (r *Repository) importPlanned(ctx context.Context, p importPlan) (any, error) {
+	id := newID()
+	var out any
+	err := r.insertRecord(ctx, p.op, p.action, p.kind, AuditActionImport, p.pid, id, func(tx pgx.Tx, a *access, now time.Time) error {
+		s := stamp{id: id, tenant: a.tenant, tenantID: a.tenantID, now: now, by: a.actor.Principal.UserID}
+		if p.practitioner != nil {
+			pr, err := r.getPractitioner(ctx, tx, a.tenant, *p.practitioner)
+			if err != nil {
+				return err
+			}
+			if p.active && !pr.Active {
+				return fmt.Errorf("ehr: %s: %w: practitioner %s is inactive", p.op, ErrConflict, pr.ID)
+			}
+			s.prUser = pr.UserID
+			if p.member {
+				var exists bool
+				if err := tx.QueryRow(ctx, activeMemberSQL, p.pid, *p.practitioner, a.tenant, now).Scan(&exists); err != nil {
+					return dbError(p.op, err)
+				}
+				if exists {
+					return fmt.Errorf("ehr: %s: %w: practitioner %s already on the care team", p.op, ErrConflict, pr.ID)
+				}
+			}
+			if p.slots {
+				if err := claimSlots(ctx, tx, p.op, a, *p.practitioner, id, p.start, p.end); err != nil {
+					return err
+				}
+			}
+		}
+		if err := r.notColleagues(ctx, tx, a, p.people...); err != nil {
+			return err
+		}
+		rec, vals := p.row(s)
+		if _, err := write(ctx, tx, p.op, p.t, importInsertSQL(p.t), vals...); err != nil {
+			return err
+		}
+		if e, ok := rec.(Encounter); ok && len(p.stays) > 1 {
+			var err error
+			if rec, err = applyStays(ctx, tx, p.op, s, e, p.stays); err != nil {
+				return err
+			}
+		}
+		out = rec
+		return nil
+	})
+	return out, err
+}
+
+// applyStays writes the versions of admission e after its first stay
+// (version 1, written as the first stay): each later stay is a version
+// dated at its start; the last carries the encounter's status, end and
+// disposition. It returns e as stored.
+func applyStays(ctx context.Context, tx pgx.Tx, op string, s stamp, e Encounter, stays []Stay) (Encounter, error) {
+	pid := uuid.MustParse(e.PatientID)
+	for i := 1; i < len(stays); i++ {
+		st := stays[i]
+		status, disposition, ended := EncounterInProgress, "", (*time.Time)(nil)
+		if i == len(stays)-1 {
+			status, disposition, ended = e.Status, e.Disposition, e.EndedAt
+		}
+		if _, err := write(ctx, tx, op, tEncounters, `UPDATE encounters SET ward = $5, bed = $6, status = $7, disposition = $8,
+  ended_at = $9, change_reason = $10, version = version + 1, updated_at = $11, updated_by = $12
+WHERE patient_id = $1 AND id = $2 AND tenant_id = $3 AND version = $4`,
+			pid, s.id, s.tenant, i, st.Ward, st.Bed, status, disposition, ended, ReasonImported, st.Since, s.by); err != nil {
+			return Encounter{}, err
+		}
+		e.Version, e.UpdatedAt = i+1, st.Since
+	}
+	return e, nil
+}
+
+func planEncounter(e Encounter, stays []Stay, now time.Time) (importPlan, error) {
 	var v validator
 	e.Class, e.Status = trim(e.Class), trim(e.Status)
 	e.Ward, e.Bed, e.Reason, e.Disposition = trim(e.Ward), trim(e.Bed), trim(e.Reason), trim(e.Disposition)
@@ -277,6 +440,7 @@ func (r *Repository) importEncounter(ctx context.Context, e Encounter, stays []S
 		v.add("EndedAt", CodeInFuture, "is in the future")
 	}
 	importCreated(&v, &e.CreatedAt, now)
+	stays = slices.Clone(stays)
 	for i := range stays {
 		st := &stays[i]
 		f := fmt.Sprintf("Stays[%d]", i)
@@ -299,63 +463,29 @@ func (r *Repository) importEncounter(ctx context.Context, e Encounter, stays []S
 		v.add("Stays", CodeNotAllowed, "the last stay must be the encounter's ward and bed")
 	}
 	if err := v.err(); err != nil {
-		return Encounter{}, err
+		return importPlan{}, err
 	}
-	action, kind := rbac.ActionCreate, rbac.KindEncounter
+	p := importPlan{op: "import encounter", action: rbac.ActionCreate, kind: rbac.KindEncounter, t: tEncounters, pid: pid,
+		practitioner: pr, stays: stays}
 	if inpatient {
-		action, kind = rbac.ActionAdmit, rbac.KindAdmission // as Admit
+		p.action, p.kind = rbac.ActionAdmit, rbac.KindAdmission // as Admit
 	}
-	id := newID()
-	err := r.importRow(ctx, op, action, kind, pid, id, func(tx pgx.Tx, a *access, now time.Time) error {
-		if pr != nil {
-			if _, err := r.getPractitioner(ctx, tx, a.tenant, *pr); err != nil {
-				return err
-			}
-		}
-		e.ID, e.TenantID, e.Version, e.UpdatedAt = id.String(), a.tenantID, 1, now
-		e.CreatedAt = createdAt(e.CreatedAt, now)
+	p.row = func(s stamp) (any, []any) {
+		e.ID, e.TenantID, e.Version, e.UpdatedAt = s.id.String(), s.tenantID, 1, s.now
+		e.CreatedAt = createdAt(e.CreatedAt, s.now)
 		// Version 1 is the first stay (in progress while others follow),
-		// each later stay a version dated at its start; the last one
-		// carries the encounter's status, end and disposition.
-		first := Encounter{Status: e.Status, Ward: e.Ward, Bed: e.Bed, Disposition: e.Disposition, EndedAt: e.EndedAt, UpdatedAt: now}
+		// each later stay a version dated at its start (applyStays).
+		first := Encounter{Status: e.Status, Ward: e.Ward, Bed: e.Bed, Disposition: e.Disposition, EndedAt: e.EndedAt, UpdatedAt: s.now}
 		if len(stays) > 1 {
 			first = Encounter{Status: EncounterInProgress, Ward: stays[0].Ward, Bed: stays[0].Bed, UpdatedAt: stays[0].Since}
 		}
-		_, err := write(ctx, tx, op, tEncounters, `INSERT INTO encounters (patient_id, id, tenant_id, class, status,
-  practitioner_id, ward, bed, reason, disposition, started_at, ended_at, change_reason, version, created_at, updated_at, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $15, $16)`,
-			pid, id, a.tenant, e.Class, first.Status, pr, first.Ward, first.Bed, e.Reason, first.Disposition, e.StartedAt, first.EndedAt,
-			ReasonImported, e.CreatedAt, first.UpdatedAt, a.actor.Principal.UserID)
-		for i := 1; err == nil && i < len(stays); i++ {
-			st := stays[i]
-			status, disposition, ended := EncounterInProgress, "", (*time.Time)(nil)
-			if i == len(stays)-1 {
-				status, disposition, ended = e.Status, e.Disposition, e.EndedAt
-			}
-			e.Version, e.UpdatedAt = i+1, st.Since
-			_, err = write(ctx, tx, op, tEncounters, `UPDATE encounters SET ward = $5, bed = $6, status = $7, disposition = $8,
-  ended_at = $9, change_reason = $10, version = version + 1, updated_at = $11, updated_by = $12
-WHERE patient_id = $1 AND id = $2 AND tenant_id = $3 AND version = $4`,
-				pid, id, a.tenant, i, st.Ward, st.Bed, status, disposition, ended, ReasonImported, st.Since, a.actor.Principal.UserID)
-		}
-		return err
-	})
-	if err != nil {
-		return Encounter{}, err
+		return e, []any{pid, s.id, s.tenant, e.Class, first.Status, pr, first.Ward, first.Bed, e.Reason, first.Disposition,
+			e.StartedAt, first.EndedAt, ReasonImported, 1, e.CreatedAt, first.UpdatedAt, s.by}
 	}
-	return e, nil
+	return p, nil
 }
 
-// appointmentHoldsSlots reports whether an appointment of status s holds
-// its practitioner's time: the statuses the workflow leaves the slots
-// claimed in (CancelAppointment and MarkEnteredInError release them).
-func appointmentHoldsSlots(s string) bool {
-	return oneOf(s, AppointmentBooked, AppointmentArrived, AppointmentFulfilled, AppointmentNoShow)
-}
-
-func (r *Repository) importAppointment(ctx context.Context, ap Appointment) (Appointment, error) {
-	const op = "import appointment"
-	now := r.clock()
+func planAppointment(ap Appointment, now time.Time) (importPlan, error) {
 	var v validator
 	pid, err := uuid.Parse(ap.PatientID)
 	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
@@ -368,39 +498,20 @@ func (r *Repository) importAppointment(ctx context.Context, ap Appointment) (App
 		AppointmentCancelled, StatusEnteredInError)
 	importCreated(&v, &ap.CreatedAt, now)
 	if err := v.err(); err != nil {
-		return Appointment{}, err
+		return importPlan{}, err
 	}
-	id := newID()
-	err = r.importRow(ctx, op, rbac.ActionSchedule, rbac.KindAppointment, pid, id, func(tx pgx.Tx, a *access, now time.Time) error {
-		p, err := r.getPractitioner(ctx, tx, a.tenant, pr)
-		if err != nil {
-			return err
-		}
-		if !p.Active && oneOf(ap.Status, AppointmentBooked, AppointmentArrived) {
-			return fmt.Errorf("ehr: %s: %w: practitioner %s is inactive", op, ErrConflict, p.ID)
-		}
-		if appointmentHoldsSlots(ap.Status) {
-			if err := claimSlots(ctx, tx, op, a, pr, id, ap.Start, ap.End); err != nil {
-				return err
-			}
-		}
-		ap.ID, ap.TenantID, ap.Version, ap.UpdatedAt = id.String(), a.tenantID, 1, now
-		ap.CreatedAt = createdAt(ap.CreatedAt, now)
-		_, err = write(ctx, tx, op, tAppointments, `INSERT INTO appointments (patient_id, id, tenant_id, practitioner_id,
-  starts_at, ends_at, status, reason, change_reason, version, created_at, updated_at, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $12)`,
-			pid, id, a.tenant, pr, ap.Start, ap.End, ap.Status, ap.Reason, ReasonImported, ap.CreatedAt, now, a.actor.Principal.UserID)
-		return err
-	})
-	if err != nil {
-		return Appointment{}, err
-	}
-	return ap, nil
+	return importPlan{op: "import appointment", action: rbac.ActionSchedule, kind: rbac.KindAppointment, t: tAppointments,
+		pid: pid, practitioner: &pr, active: oneOf(ap.Status, AppointmentBooked, AppointmentArrived),
+		slots: appointmentHoldsSlots(ap.Status), start: ap.Start, end: ap.End,
+		row: func(s stamp) (any, []any) {
+			ap.ID, ap.TenantID, ap.Version, ap.UpdatedAt = s.id.String(), s.tenantID, 1, s.now
+			ap.CreatedAt = createdAt(ap.CreatedAt, s.now)
+			return ap, []any{pid, s.id, s.tenant, pr, ap.Start, ap.End, ap.Status, ap.Reason, ReasonImported, 1, ap.CreatedAt,
+				s.now, s.by}
+		}}, nil
 }
 
-func (r *Repository) importCareTeam(ctx context.Context, m CareTeamMember) (CareTeamMember, error) {
-	const op = "import care team"
-	now := r.clock()
+func planCareTeam(m CareTeamMember, now time.Time) (importPlan, error) {
 	var v validator
 	pid, err := uuid.Parse(m.PatientID)
 	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
@@ -422,44 +533,20 @@ func (r *Repository) importCareTeam(ctx context.Context, m CareTeamMember) (Care
 	}
 	importCreated(&v, &m.CreatedAt, now)
 	if err := v.err(); err != nil {
-		return CareTeamMember{}, err
+		return importPlan{}, err
 	}
-	id := newID()
-	err = r.importRow(ctx, op, rbac.ActionCreate, rbac.KindCareTeam, pid, id, func(tx pgx.Tx, a *access, now time.Time) error {
-		p, err := r.getPractitioner(ctx, tx, a.tenant, pr)
-		if err != nil {
-			return err
-		}
-		if m.Status == CareTeamActive {
-			if !p.Active {
-				return fmt.Errorf("ehr: %s: %w: practitioner %s is inactive", op, ErrConflict, p.ID)
-			}
-			var exists bool
-			if err := tx.QueryRow(ctx, activeMemberSQL, pid, pr, a.tenant, now).Scan(&exists); err != nil {
-				return dbError(op, err)
-			}
-			if exists {
-				return fmt.Errorf("ehr: %s: %w: practitioner %s already on the care team", op, ErrConflict, p.ID)
-			}
-		}
-		m.ID, m.TenantID, m.UserID, m.Version, m.UpdatedAt = id.String(), a.tenantID, p.UserID, 1, now
-		m.CreatedAt = createdAt(m.CreatedAt, now)
-		_, err = write(ctx, tx, op, tCareTeam, `INSERT INTO care_team_members (patient_id, id, tenant_id, practitioner_id, user_id,
-  role, reason, starts_at, ends_at, status, change_reason, version, created_at, updated_at, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $14)`,
-			pid, id, a.tenant, pr, p.UserID, m.Role, m.Reason, m.StartsAt, m.EndsAt, m.Status, ReasonImported, m.CreatedAt, now,
-			a.actor.Principal.UserID)
-		return err
-	})
-	if err != nil {
-		return CareTeamMember{}, err
-	}
-	return m, nil
+	active := m.Status == CareTeamActive
+	return importPlan{op: "import care team", action: rbac.ActionCreate, kind: rbac.KindCareTeam, t: tCareTeam, pid: pid,
+		practitioner: &pr, active: active, member: active,
+		row: func(s stamp) (any, []any) {
+			m.ID, m.TenantID, m.UserID, m.Version, m.UpdatedAt = s.id.String(), s.tenantID, s.prUser, 1, s.now
+			m.CreatedAt = createdAt(m.CreatedAt, s.now)
+			return m, []any{pid, s.id, s.tenant, pr, s.prUser, m.Role, m.Reason, m.StartsAt, m.EndsAt, m.Status, ReasonImported, 1,
+				m.CreatedAt, s.now, s.by}
+		}}, nil
 }
 
-func (r *Repository) importNote(ctx context.Context, n Note) (Note, error) {
-	const op = "import note"
-	now := r.clock()
+func planNote(n Note, now time.Time) (importPlan, error) {
 	var v validator
 	pid, err := uuid.Parse(n.PatientID)
 	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
@@ -489,26 +576,16 @@ func (r *Repository) importNote(ctx context.Context, n Note) (Note, error) {
 		v.check(!given || !n.SignedAt.Before(n.CreatedAt), "SignedAt", CodeBeforeStart, "must not be before CreatedAt")
 	}
 	if err := v.err(); err != nil {
-		return Note{}, err
+		return importPlan{}, err
 	}
-	id := newID()
-	err = r.importRow(ctx, op, rbac.ActionCreate, rbac.KindNote, pid, id, func(tx pgx.Tx, a *access, now time.Time) error {
-		if err := r.notColleagues(ctx, tx, a, "AuthorID", n.AuthorID, "SignedBy", n.SignedBy); err != nil {
-			return err
-		}
-		n.ID, n.TenantID, n.Version, n.UpdatedAt = id.String(), a.tenantID, 1, now
-		n.CreatedAt = createdAt(n.CreatedAt, now)
-		_, err := write(ctx, tx, op, tNotes, `INSERT INTO clinical_notes (patient_id, id, tenant_id, encounter_id, author_id,
-  title, body, status, signed_at, signed_by, change_reason, version, created_at, updated_at, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $14)`,
-			pid, id, a.tenant, enc, n.AuthorID, n.Title, n.Body, n.Status, n.SignedAt, n.SignedBy, ReasonImported, n.CreatedAt, now,
-			a.actor.Principal.UserID)
-		return err
-	})
-	if err != nil {
-		return Note{}, err
-	}
-	return n, nil
+	return importPlan{op: "import note", action: rbac.ActionCreate, kind: rbac.KindNote, t: tNotes, pid: pid,
+		people: []string{"AuthorID", n.AuthorID, "SignedBy", n.SignedBy},
+		row: func(s stamp) (any, []any) {
+			n.ID, n.TenantID, n.Version, n.UpdatedAt = s.id.String(), s.tenantID, 1, s.now
+			n.CreatedAt = createdAt(n.CreatedAt, s.now)
+			return n, []any{pid, s.id, s.tenant, enc, n.AuthorID, n.Title, n.Body, n.Status, n.SignedAt, n.SignedBy,
+				ReasonImported, 1, n.CreatedAt, s.now, s.by}
+		}}, nil
 }
 
 // withEnteredInError validates a record whose create's validation knows
@@ -526,9 +603,7 @@ func withEnteredInError(status *string, fallback string, validate func()) {
 	}
 }
 
-func (r *Repository) importCondition(ctx context.Context, c Condition) (Condition, error) {
-	const op = "import condition"
-	now := r.clock()
+func planCondition(c Condition, now time.Time) (importPlan, error) {
 	var v validator
 	pid, err := uuid.Parse(c.PatientID)
 	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
@@ -537,31 +612,19 @@ func (r *Repository) importCondition(ctx context.Context, c Condition) (Conditio
 	v.person("RecordedBy", &c.RecordedBy)
 	importCreated(&v, &c.CreatedAt, now)
 	if err := v.err(); err != nil {
-		return Condition{}, err
+		return importPlan{}, err
 	}
-	id := newID()
-	err = r.importRow(ctx, op, rbac.ActionCreate, rbac.KindCondition, pid, id, func(tx pgx.Tx, a *access, now time.Time) error {
-		if err := r.notColleagues(ctx, tx, a, "RecordedBy", c.RecordedBy); err != nil {
-			return err
-		}
-		c.ID, c.TenantID, c.Version, c.UpdatedAt = id.String(), a.tenantID, 1, now
-		c.CreatedAt = createdAt(c.CreatedAt, now)
-		_, err := write(ctx, tx, op, tConditions, `INSERT INTO conditions (patient_id, id, tenant_id, encounter_id, code, display,
-  status, onset_date, note, recorded_by, change_reason, version, created_at, updated_at, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $13, $14)`,
-			pid, id, a.tenant, enc, c.Code, c.Display, c.Status, c.OnsetDate, c.Note, c.RecordedBy, ReasonImported, c.CreatedAt, now,
-			a.actor.Principal.UserID)
-		return err
-	})
-	if err != nil {
-		return Condition{}, err
-	}
-	return c, nil
+	return importPlan{op: "import condition", action: rbac.ActionCreate, kind: rbac.KindCondition, t: tConditions, pid: pid,
+		people: []string{"RecordedBy", c.RecordedBy},
+		row: func(s stamp) (any, []any) {
+			c.ID, c.TenantID, c.Version, c.UpdatedAt = s.id.String(), s.tenantID, 1, s.now
+			c.CreatedAt = createdAt(c.CreatedAt, s.now)
+			return c, []any{pid, s.id, s.tenant, enc, c.Code, c.Display, c.Status, c.OnsetDate, c.Note, c.RecordedBy,
+				ReasonImported, 1, c.CreatedAt, s.now, s.by}
+		}}, nil
 }
 
-func (r *Repository) importAllergy(ctx context.Context, al Allergy) (Allergy, error) {
-	const op = "import allergy"
-	now := r.clock()
+func planAllergy(al Allergy, now time.Time) (importPlan, error) {
 	var v validator
 	pid, err := uuid.Parse(al.PatientID)
 	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
@@ -569,31 +632,19 @@ func (r *Repository) importAllergy(ctx context.Context, al Allergy) (Allergy, er
 	v.person("RecordedBy", &al.RecordedBy)
 	importCreated(&v, &al.CreatedAt, now)
 	if err := v.err(); err != nil {
-		return Allergy{}, err
+		return importPlan{}, err
 	}
-	id := newID()
-	err = r.importRow(ctx, op, rbac.ActionCreate, rbac.KindAllergy, pid, id, func(tx pgx.Tx, a *access, now time.Time) error {
-		if err := r.notColleagues(ctx, tx, a, "RecordedBy", al.RecordedBy); err != nil {
-			return err
-		}
-		al.ID, al.TenantID, al.Version, al.UpdatedAt = id.String(), a.tenantID, 1, now
-		al.CreatedAt = createdAt(al.CreatedAt, now)
-		_, err := write(ctx, tx, op, tAllergies, `INSERT INTO allergies (patient_id, id, tenant_id, substance, reaction, severity,
-  status, recorded_by, change_reason, version, created_at, updated_at, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $12)`,
-			pid, id, a.tenant, al.Substance, al.Reaction, al.Severity, al.Status, al.RecordedBy, ReasonImported, al.CreatedAt, now,
-			a.actor.Principal.UserID)
-		return err
-	})
-	if err != nil {
-		return Allergy{}, err
-	}
-	return al, nil
+	return importPlan{op: "import allergy", action: rbac.ActionCreate, kind: rbac.KindAllergy, t: tAllergies, pid: pid,
+		people: []string{"RecordedBy", al.RecordedBy},
+		row: func(s stamp) (any, []any) {
+			al.ID, al.TenantID, al.Version, al.UpdatedAt = s.id.String(), s.tenantID, 1, s.now
+			al.CreatedAt = createdAt(al.CreatedAt, s.now)
+			return al, []any{pid, s.id, s.tenant, al.Substance, al.Reaction, al.Severity, al.Status, al.RecordedBy,
+				ReasonImported, 1, al.CreatedAt, s.now, s.by}
+		}}, nil
 }
 
-func (r *Repository) importMedication(ctx context.Context, m MedicationRequest) (MedicationRequest, error) {
-	const op = "import medication"
-	now := r.clock()
+func planMedication(m MedicationRequest, now time.Time) (importPlan, error) {
 	var v validator
 	pid, err := uuid.Parse(m.PatientID)
 	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
@@ -602,32 +653,19 @@ func (r *Repository) importMedication(ctx context.Context, m MedicationRequest) 
 	v.person("PrescriberID", &m.PrescriberID)
 	importCreated(&v, &m.CreatedAt, now)
 	if err := v.err(); err != nil {
-		return MedicationRequest{}, err
+		return importPlan{}, err
 	}
-	id := newID()
-	err = r.importRow(ctx, op, rbac.ActionCreate, rbac.KindMedication, pid, id, func(tx pgx.Tx, a *access, now time.Time) error {
-		if err := r.notColleagues(ctx, tx, a, "PrescriberID", m.PrescriberID); err != nil {
-			return err
-		}
-		m.ID, m.TenantID, m.Version, m.UpdatedAt = id.String(), a.tenantID, 1, now
-		m.CreatedAt = createdAt(m.CreatedAt, now)
-		_, err := write(ctx, tx, op, tMedications, `INSERT INTO medication_requests (patient_id, id, tenant_id, encounter_id,
-  medication, dose, dose_unit, route, frequency, status, starts_on, ends_on, note, prescriber_id, change_reason, version,
-  created_at, updated_at, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $17, $18)`,
-			pid, id, a.tenant, enc, m.Medication, m.Dose, m.DoseUnit, m.Route, m.Frequency, m.Status, m.StartsOn, m.EndsOn,
-			m.Note, m.PrescriberID, ReasonImported, m.CreatedAt, now, a.actor.Principal.UserID)
-		return err
-	})
-	if err != nil {
-		return MedicationRequest{}, err
-	}
-	return m, nil
+	return importPlan{op: "import medication", action: rbac.ActionCreate, kind: rbac.KindMedication, t: tMedications, pid: pid,
+		people: []string{"PrescriberID", m.PrescriberID},
+		row: func(s stamp) (any, []any) {
+			m.ID, m.TenantID, m.Version, m.UpdatedAt = s.id.String(), s.tenantID, 1, s.now
+			m.CreatedAt = createdAt(m.CreatedAt, s.now)
+			return m, []any{pid, s.id, s.tenant, enc, m.Medication, m.Dose, m.DoseUnit, m.Route, m.Frequency, m.Status,
+				m.StartsOn, m.EndsOn, m.Note, m.PrescriberID, ReasonImported, 1, m.CreatedAt, s.now, s.by}
+		}}, nil
 }
 
-func (r *Repository) importObservation(ctx context.Context, o Observation) (Observation, error) {
-	const op = "import observation"
-	now := r.clock()
+func planObservation(o Observation, now time.Time) (importPlan, error) {
 	var v validator
 	pid, err := uuid.Parse(o.PatientID)
 	v.check(err == nil, "PatientID", CodeInvalid, "must be a UUID")
@@ -640,25 +678,14 @@ func (r *Repository) importObservation(ctx context.Context, o Observation) (Obse
 	v.person("RecordedBy", &o.RecordedBy)
 	importCreated(&v, &o.CreatedAt, now)
 	if err := v.err(); err != nil {
-		return Observation{}, err
+		return importPlan{}, err
 	}
-	id := newID()
-	err = r.importRow(ctx, op, rbac.ActionCreate, rbac.KindObservation, pid, id, func(tx pgx.Tx, a *access, now time.Time) error {
-		if err := r.notColleagues(ctx, tx, a, "RecordedBy", o.RecordedBy); err != nil {
-			return err
-		}
-		o.ID, o.TenantID, o.Version, o.UpdatedAt = id.String(), a.tenantID, 1, now
-		o.CreatedAt = createdAt(o.CreatedAt, now)
-		_, err := write(ctx, tx, op, tObservations, `INSERT INTO observations (patient_id, id, tenant_id, encounter_id,
-  category, code, display, value, value_text, unit, effective_at, status, recorded_by, change_reason, version, created_at,
-  updated_at, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $15, $16, $17)`,
-			pid, id, a.tenant, enc, o.Category, o.Code, o.Display, o.Value, o.ValueText, o.Unit, o.EffectiveAt, o.Status,
-			o.RecordedBy, ReasonImported, o.CreatedAt, now, a.actor.Principal.UserID)
-		return err
-	})
-	if err != nil {
-		return Observation{}, err
-	}
-	return o, nil
+	return importPlan{op: "import observation", action: rbac.ActionCreate, kind: rbac.KindObservation, t: tObservations, pid: pid,
+		people: []string{"RecordedBy", o.RecordedBy},
+		row: func(s stamp) (any, []any) {
+			o.ID, o.TenantID, o.Version, o.UpdatedAt = s.id.String(), s.tenantID, 1, s.now
+			o.CreatedAt = createdAt(o.CreatedAt, s.now)
+			return o, []any{pid, s.id, s.tenant, enc, o.Category, o.Code, o.Display, o.Value, o.ValueText, o.Unit,
+				o.EffectiveAt, o.Status, o.RecordedBy, ReasonImported, 1, o.CreatedAt, s.now, s.by}
+		}}, nil
 }

@@ -227,14 +227,8 @@ func (r *Repository) RegisterPatient(ctx context.Context, p Patient) (Patient, e
 				return dbError(op+" "+id.String()+": identifier "+ident.System, err)
 			}
 		}
-		_, err := writeKeyed(ctx, tx, op, tPatients, id, id, a.tenant, `INSERT INTO patients (patient_id, tenant_id, document_type, document_number,
-  identifiers, given_names, family_names, search_name, sort_key, birth_date, sex, phone, email, address, emergency_name,
-  emergency_phone, emergency_relationship, status, change_reason, version, created_at, updated_at, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'active', '', 1, $18, $18, $19)`,
-			id, a.tenant, p.DocumentType, p.DocumentNumber, p.Identifiers, p.GivenNames, p.FamilyNames,
-			searchName(p.GivenNames, p.FamilyNames), sortKey(p.GivenNames, p.FamilyNames), p.BirthDate, p.Sex,
-			p.Contact.Phone, p.Contact.Email, p.Contact.Address, p.Emergency.Name, p.Emergency.Phone,
-			p.Emergency.Relationship, now, a.actor.Principal.UserID)
+		_, err := writeKeyed(ctx, tx, op, tPatients, id, id, a.tenant, insertPatientSQL,
+			patientValues(&p, id, a.tenant, now, a.actor.Principal.UserID)...)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -252,5 +253,47 @@ func TestDemoUsageErrors(t *testing.T) {
 		if out.Len() > 0 {
 			t.Errorf("demo %v printed %q before refusing", tc.args, out.String())
 		}
+	}
+}
+
+// TestDemoHistories: `historia demo --patients N` beyond the featured
+// patients imports a past history for each (ehr's bulk import): every
+// patient has a chart of at least ten records and on average more than
+// 30 resources, every appointment slot is claimed once, every chain
+// verifies, and the progress bar shows the rate.
+func TestDemoHistories(t *testing.T) {
+	dbURL := emptyURL(t)
+	const n = 600
+	d, err := startDemo(t, "--database-url", dbURL, "--addr", "127.0.0.1:0", "--patients", fmt.Sprint(n), "--demo-password", "demo-password-123")
+	if err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	d.stop(t)
+	if got := count(t, dbURL, `SELECT count(*) FROM patients`); got != n {
+		t.Fatalf("patients: %d, want %d", got, n)
+	}
+	const perPatient = `SELECT 1 + (SELECT count(*) FROM encounters e WHERE e.patient_id = p.patient_id)
+  + (SELECT count(*) FROM appointments a WHERE a.patient_id = p.patient_id)
+  + (SELECT count(*) FROM observations o WHERE o.patient_id = p.patient_id)
+  + (SELECT count(*) FROM clinical_notes c WHERE c.patient_id = p.patient_id)
+  + (SELECT count(*) FROM conditions c WHERE c.patient_id = p.patient_id)
+  + (SELECT count(*) FROM allergies a WHERE a.patient_id = p.patient_id)
+  + (SELECT count(*) FROM medication_requests m WHERE m.patient_id = p.patient_id) AS n
+FROM patients p WHERE p.updated_by = 'historia-cli' OR p.updated_by = 'hc-anterior'`
+	if few := count(t, dbURL, `SELECT count(*) FROM (`+perPatient+`) x WHERE n < 10`); few != 0 {
+		t.Errorf("%d imported patients with fewer than 10 resources", few)
+	}
+	if avg := count(t, dbURL, `SELECT floor(avg(n)) FROM (`+perPatient+`) x`); avg < 30 {
+		t.Errorf("imported patients average %d resources, want at least 30", avg)
+	}
+	if imported := count(t, dbURL, `SELECT count(*) FROM patients WHERE updated_by = 'hc-anterior'`); imported < n-200 {
+		t.Errorf("%d patients imported with a history, want at least %d", imported, n-200)
+	}
+	if dup := count(t, dbURL, `SELECT count(*) FROM (SELECT practitioner_id, slot_start FROM appointment_slots GROUP BY 1, 2 HAVING count(*) > 1) s`); dup != 0 {
+		t.Errorf("%d slots claimed twice", dup)
+	}
+	verifyAll(t, dbURL)
+	if out := d.out.String(); !strings.Contains(out, "pacientes/s") || !strings.Contains(out, fmt.Sprintf("%d/%d", n, n)) {
+		t.Errorf("progress output:\n%s", out)
 	}
 }

@@ -57,12 +57,13 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		fs.PrintDefaults()
 	}
 	var url, tenant, rejects, source string
-	var workers int
+	var workers, batch int
 	var dryRun, partial bool
 	databaseFlags(fs, &url)
 	fs.StringVar(&tenant, "tenant", "", "tenant to import into (default: the only tenant)")
 	fs.StringVar(&rejects, "rejects", "rejects.ndjson", "file the rejected resources are written to (replaced; removed when there are none)")
-	fs.IntVar(&workers, "workers", 2, "patients imported at once, each in its own transaction")
+	fs.IntVar(&workers, "workers", 2, "batches of patients imported at once, each in its own transaction")
+	fs.IntVar(&batch, "batch", 100, "patients a transaction imports (1 to 5000); an interrupted import loses the batches in flight, whole")
 	fs.BoolVar(&dryRun, "dry-run", false, "parse, map and check the references of every resource; write nothing to the database")
 	fs.BoolVar(&partial, "partial", false, "import a patient without its rejected resources, instead of rejecting it whole")
 	fs.StringVar(&source, "source", "", "name of the source system (1-20 letters or digits): a patient without an identity document gets the document (NAME, its id)")
@@ -86,12 +87,14 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return fmt.Errorf("%w: historia import needs the files or directories to import", errUsage)
 	case workers < 1 || workers > 64:
 		return fmt.Errorf("%w: --workers must be 1 to 64", errUsage)
+	case batch < 1 || batch > 5000:
+		return fmt.Errorf("%w: --batch must be 1 to 5000", errUsage)
 	case source != "" && !fhirimport.ValidSource(source):
 		return fmt.Errorf("%w: --source must be 1-20 letters or digits, starting with a letter", errUsage)
 	case !dryRun && url == "":
 		return needURL(url)
 	}
-	opt := fhirimport.Options{Paths: paths, Workers: workers, DryRun: dryRun, Partial: partial, Source: source,
+	opt := fhirimport.Options{Paths: paths, Workers: workers, BatchSize: batch, DryRun: dryRun, Partial: partial, Source: source,
 		RejectsPath: rejects, AfterPatient: importAfterPatient}
 	if !dryRun {
 		pool, err := server.OpenPoolSize(ctx, url, int32(workers)+2)

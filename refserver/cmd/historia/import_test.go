@@ -268,7 +268,7 @@ func TestImportInterruptedAndResumed(t *testing.T) {
 	}
 	defer func() { importAfterPatient = nil }()
 	var out bytes.Buffer
-	err := run(ctx, []string{"import", "--database-url", url, "--rejects", rejects, in}, nil, &out, &bytes.Buffer{}, noEnv)
+	err := run(ctx, []string{"import", "--database-url", url, "--rejects", rejects, "--batch", "1", in}, nil, &out, &bytes.Buffer{}, noEnv)
 	if err == nil || !strings.Contains(err.Error(), "interrupted") || exitCode(err) != 1 {
 		t.Fatalf("interrupted import: %v\n%s", err, out.String())
 	}
@@ -328,7 +328,8 @@ func TestImportKilled(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	rejects := filepath.Join(t.TempDir(), "rejects.ndjson")
-	cmd := exec.Command(bin, "import", "--rejects", rejects, in)
+	// Batches of 10: the kill comes while most are still to be written.
+	cmd := exec.Command(bin, "import", "--rejects", rejects, "--batch", "10", in)
 	cmd.Env = append(os.Environ(), "HISTORIA_DATABASE_URL="+url)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -48,7 +47,9 @@ func Find(ctx context.Context, pool *pgxpool.Pool) (string, error) {
 }
 
 // Seed creates the demo hospital with n patients, writing a progress bar
-// to progress. password is every demo user's password. The accounts are
+// to progress: Featured of them (and the inpatients among the first
+// FeaturedRange) written through the workflow, as staff would, the
+// others with a past history imported in bulk (History). password is every demo user's password. The accounts are
 // made by the staff use case (app.Staff), as the admin page makes them,
 // by an operator of the new tenant.
 func Seed(ctx context.Context, pool *pgxpool.Pool, n int, password string, progress io.Writer) (Result, error) {
@@ -101,12 +102,16 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, n int, password string, progr
 	}
 	adm := as(app.RoleAdmisionista)
 	med := as(app.RoleMedico)
-	var patientIDs []string
+	bar := &progressBar{w: progress, total: n, start: time.Now()}
+	patientIDs := make([]string, n)
+	var rest []Person
+	var restIdx []int
 	for i, p := range people[:n] {
-		pt, err := repo.RegisterPatient(adm, ehr.Patient{DocumentType: p.DocumentType, DocumentNumber: p.DocumentNumber,
-			GivenNames: p.GivenName, FamilyNames: p.FamilyName, BirthDate: p.BirthDate, Sex: p.Sex,
-			Contact:   ehr.Contact{Phone: p.Phone, Email: p.Email, Address: p.Address},
-			Emergency: ehr.EmergencyContact{Name: p.Emergency, Phone: p.EmergencyPhone, Relationship: "familiar"}})
+		if !featured(i, p) {
+			rest, restIdx = append(rest, p), append(restIdx, i)
+			continue
+		}
+		pt, err := repo.RegisterPatient(adm, p.patient())
 		if err != nil {
 			return res, fmt.Errorf("demo patient %d: %w", i, err)
 		}
@@ -114,22 +119,30 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, n int, password string, progr
 			res.PatientID = pt.ID
 		}
 		// The first patients and every inpatient are in the medico's care.
-		if i < 12 || p.Inpatient {
-			ward, bed := p.Ward, p.Bed
-			if ward == "" {
-				ward, bed = "Medicina interna", fmt.Sprintf("1%02d", i+1)
-			}
-			if _, err := repo.Admit(adm, ehr.Admission{PatientID: pt.ID, AttendingID: doctor.ID, Ward: ward, Bed: bed,
-				Reason: "Ingreso programado"}); err != nil && !errors.Is(err, ehr.ErrConflict) {
-				return res, fmt.Errorf("demo admission %d: %w", i, err)
-			}
-			if err := seedClinical(med, repo, pt.ID, p, i == 0); err != nil {
-				return res, fmt.Errorf("demo chart %d: %w", i, err)
-			}
+		ward, bed := p.Ward, p.Bed
+		if ward == "" {
+			ward, bed = "Medicina interna", fmt.Sprintf("1%02d", i+1)
 		}
-		patientIDs = append(patientIDs, pt.ID)
+		if _, err := repo.Admit(adm, ehr.Admission{PatientID: pt.ID, AttendingID: doctor.ID, Ward: ward, Bed: bed,
+			Reason: "Ingreso programado"}); err != nil && !errors.Is(err, ehr.ErrConflict) {
+			return res, fmt.Errorf("demo admission %d: %w", i, err)
+		}
+		if err := seedClinical(med, repo, pt.ID, p, i == 0); err != nil {
+			return res, fmt.Errorf("demo chart %d: %w", i, err)
+		}
+		patientIDs[i] = pt.ID
 		res.Patients++
-		bar(progress, i+1, n)
+		bar.add(1)
+	}
+	if len(rest) > 0 {
+		ids, err := seedHistories(ctx, pool, t.ID, rest, restIdx, time.Now(), bar.add)
+		if err != nil {
+			return res, err
+		}
+		for k, id := range ids {
+			patientIDs[restIdx[k]] = id
+		}
+		res.Patients += len(ids)
 	}
 	if err := seedAppointments(as(app.RoleSecretaria), repo, []string{doctor.ID, doctor2.ID}, patientIDs, time.Now()); err != nil {
 		return res, fmt.Errorf("demo appointments: %w", err)
@@ -157,15 +170,6 @@ func PatientOf(ctx context.Context, pool *pgxpool.Pool, tenant string) (string, 
 		return "", err
 	}
 	return u.PatientID, nil
-}
-
-func bar(w io.Writer, done, total int) {
-	if w == nil || total == 0 {
-		return
-	}
-	const width = 40
-	k := done * width / total
-	fmt.Fprintf(w, "\r  pacientes [%s%s] %d/%d", strings.Repeat("#", k), strings.Repeat(".", width-k), done, total)
 }
 
 // seedClinical writes a patient's clinical record as the physician on

@@ -172,7 +172,7 @@ func TestImportInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(im.ctx)
 	defer cancel()
 	var rejects bytes.Buffer
-	_, err := fhirimport.Run(ctx, fhirimport.Options{Paths: []string{dir}, Workers: 2, Repo: im.repo, Rejects: &rejects,
+	_, err := fhirimport.Run(ctx, fhirimport.Options{Paths: []string{dir}, Workers: 2, BatchSize: 1, Repo: im.repo, Rejects: &rejects,
 		AfterPatient: func(done int) {
 			if done == 2 {
 				cancel()

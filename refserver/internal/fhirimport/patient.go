@@ -20,8 +20,9 @@ import (
 
 // A patient's records are decoded before its transaction, with their
 // references to the patient and to its encounters rewritten to
-// placeholders (the ids are ehr's, known once each is stored), and bound
-// to the ids ehr gives inside the transaction.
+// placeholders (the ids are ehr's, known once each is stored): an
+// encounter is keyed by its placeholder, which ehr.ImportPatients maps
+// to the id it gives it.
 const phPatient = "import-patient"
 
 func phEncounter(ri int32) string { return "import-encounter-" + strconv.Itoa(int(ri)) }
@@ -43,32 +44,31 @@ const (
 	rejected
 )
 
-// patient imports group g: its Patient and records in one transaction,
-// unless a patient with its identity document is already in the tenant
-// (skipped whole) or it is rejected. It returns an error only when the
+// ready is a patient decoded and checked, to store: its Patient and its
+// records, with the rejects of the records left out (Partial).
+type ready struct {
+	g       int32
+	p       ehr.Patient
+	recs    []prepared
+	rejects []Reject
+}
+
+// prepare reads and decodes group g: its Patient and records, with their
+// references rewritten. It returns nil when the group is done already
+// (rejected; or, in a dry run, counted), and an error only when the
 // import cannot go on.
-func (im *importer) patient(ctx context.Context, g int32) error {
+func (im *importer) prepare(g int32) (*ready, error) {
 	ix := im.ix
 	grp := &ix.groups[g]
 	ids := append([]int32{grp.patient}, grp.entries...)
 	raws, err := im.readAll(ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p, rj := im.decodePatient(grp.patient, raws[0])
 	if rj != nil {
 		im.finish(g, rejected, []Reject{*rj}, nil)
-		return nil
-	}
-	if !im.opt.DryRun {
-		found, err := im.present(ctx, p)
-		if err != nil {
-			return err
-		}
-		if found {
-			im.finish(g, present, nil, nil)
-			return nil
-		}
+		return nil, nil
 	}
 
 	// Decode the records, encounters first (fhirmap.Types order), with
@@ -126,7 +126,7 @@ func (im *importer) patient(ctx context.Context, g int32) error {
 	}
 	if len(rejects) > 0 && !im.opt.Partial {
 		im.rejectWhole(g, rejects)
-		return nil
+		return nil, nil
 	}
 	if im.opt.DryRun {
 		stored := map[string]int{}
@@ -134,82 +134,113 @@ func (im *importer) patient(ctx context.Context, g int32) error {
 			stored[pr.typ]++
 		}
 		im.finish(g, imported, rejects, stored)
-		return nil
+		return nil, nil
 	}
+	return &ready{g: g, p: p, recs: recs, rejects: rejects}, nil
+}
 
-	// One transaction: the patient, then each record; again when it
-	// lost a deadlock or a serialization conflict to another worker.
-	var regErr error
-	var stored map[string]int
-	var txRejects []Reject
-	for attempt := 1; ; attempt++ {
-		regErr = nil
-		err = im.store(ctx, p, recs, &regErr, &stored, &txRejects)
-		if !transient(err) || attempt == 3 {
-			break
+// store imports the patients of rs in one call of ehr's bulk import
+// (ehr.Repository.ImportPatients: each patient whole or not at all), and
+// records what became of each. With Partial, a patient some of whose
+// records ehr refuses is imported again without them.
+func (im *importer) store(ctx context.Context, rs []*ready) error {
+	for len(rs) > 0 {
+		in := make([]ehr.PatientImport, len(rs))
+		owners := make([][]int, len(rs)) // record → index in recs
+		for i, r := range rs {
+			p := r.p
+			p.ID, p.TenantID, p.Status, p.Version = "", "", "", 0
+			in[i].Patient = p
+			for k, pr := range r.recs {
+				for _, rec := range records(pr) {
+					in[i].Records = append(in[i].Records, rec)
+					owners[i] = append(owners[i], k)
+				}
+			}
 		}
-	}
-	switch {
-	case err == nil:
-		im.finish(g, imported, append(rejects, txRejects...), stored)
-	case errors.Is(err, errRejected):
-		im.rejectWhole(g, txRejects)
-	case regErr != nil && dataError(regErr):
-		rj := ix.where(grp.patient)
-		rj.Reason, rj.Issues = explain("Patient", regErr)
-		im.finish(g, rejected, []Reject{rj}, nil)
-	default:
-		return err
+		var res []ehr.ImportResult
+		var err error
+		for attempt := 1; ; attempt++ {
+			res, err = im.opt.Repo.ImportPatients(ctx, in)
+			if !transient(err) || attempt == 3 {
+				break
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("fhirimport: import patients: %w", err)
+		}
+		var again []*ready
+		for i, r := range rs {
+			res := res[i]
+			switch {
+			case res.Existing != "":
+				im.finish(r.g, present, nil, nil)
+			case res.Err == nil:
+				stored := map[string]int{}
+				for _, pr := range r.recs {
+					stored[pr.typ]++
+				}
+				im.finish(r.g, imported, r.rejects, stored)
+			case errors.Is(res.Err, ehr.ErrDenied) || !dataError(res.Err):
+				return fmt.Errorf("fhirimport: import patient: %w", res.Err)
+			case len(res.RecordErrs) == 0:
+				rj := im.ix.where(im.ix.groups[r.g].patient)
+				rj.Reason, rj.Issues = explain("Patient", res.Err)
+				im.finish(r.g, rejected, append(r.rejects, rj), nil)
+			default:
+				// The resources whose records ehr refused.
+				bad := map[int]error{}
+				for j, e := range res.RecordErrs {
+					if e != nil {
+						if _, dup := bad[owners[i][j]]; !dup {
+							bad[owners[i][j]] = e
+						}
+					}
+				}
+				var txRejects []Reject
+				var keep []prepared
+				for k, pr := range r.recs {
+					if e, ok := bad[k]; ok {
+						txRejects = append(txRejects, im.rejectOf(pr.ri, pr.typ, e))
+					} else {
+						keep = append(keep, pr)
+					}
+				}
+				if !im.opt.Partial {
+					im.rejectWhole(r.g, append(r.rejects, txRejects...))
+					continue
+				}
+				again = append(again, &ready{g: r.g, p: r.p, recs: keep, rejects: append(r.rejects, txRejects...)})
+			}
+		}
+		rs = again
 	}
 	return nil
 }
 
+// records returns the ehr records of pr, as ImportRecord takes them
+// (fhirmap.Records), each encounter keyed by the placeholder the other
+// records of its patient name it by.
+func records(pr prepared) []any {
+	recs := fhirmap.Records(pr.rec, pr.stays)
+	for i, rec := range recs {
+		switch e := rec.(type) {
+		case ehr.Encounter:
+			e.ID = phEncounter(pr.ri)
+			recs[i] = e
+		case ehr.EncounterHistory:
+			e.Encounter.ID = phEncounter(pr.ri)
+			recs[i] = e
+		}
+	}
+	return recs
+}
+
 // transient reports whether err is a deadlock or a serialization failure
-// (ehr's ErrConflict "concurrent update"), after which the patient's
+// (ehr's ErrConflict "concurrent update"), after which the patients'
 // transaction is tried again.
 func transient(err error) bool {
 	return errors.Is(err, ehr.ErrConflict) && strings.Contains(err.Error(), "concurrent update")
-}
-
-// store writes patient p and its records recs in one transaction: the
-// error of RegisterPatient in *regErr, the counts of the records stored
-// by type in *stored, the rejects of the records ehr refused in
-// *txRejects. Without Partial, a refused record rolls it all back
-// (errRejected).
-func (im *importer) store(ctx context.Context, p ehr.Patient, recs []prepared, regErr *error, stored *map[string]int, txRejects *[]Reject) error {
-	return im.opt.Repo.InTx(ctx, func(tx *ehr.Repository) error {
-		*stored, *txRejects = map[string]int{}, nil
-		rec := p
-		rec.ID, rec.TenantID, rec.Status, rec.Version = "", "", "", 0
-		np, err := tx.RegisterPatient(ctx, rec)
-		if err != nil {
-			*regErr = err
-			return err
-		}
-		encIDs := map[string]string{}
-		for _, pr := range recs {
-			v, err := bind(pr.typ, pr.rec, np.ID, encIDs)
-			var out []any
-			if err == nil {
-				out, err = fhirmap.Import(ctx, tx, v, pr.stays)
-			}
-			if err != nil {
-				if !dataError(err) || transient(err) {
-					return err
-				}
-				*txRejects = append(*txRejects, im.rejectOf(pr.ri, pr.typ, err))
-				continue
-			}
-			if e, ok := out[0].(ehr.Encounter); ok {
-				encIDs[phEncounter(pr.ri)] = e.ID
-			}
-			(*stored)[pr.typ]++
-		}
-		if len(*txRejects) > 0 && !im.opt.Partial {
-			return errRejected
-		}
-		return nil
-	})
 }
 
 // rejectOf is the Reject of resource ri of type typ for err.
@@ -263,21 +294,6 @@ func (im *importer) finish(g int32, o outcome, rejects []Reject, stored map[stri
 	if im.opt.AfterPatient != nil {
 		im.opt.AfterPatient(done)
 	}
-}
-
-// present reports whether a patient with p's identity document is in the
-// tenant. The search is its own transaction (audited on the tenant's
-// chain), not the patient's: the tenant's chain is not held while the
-// patient is imported.
-func (im *importer) present(ctx context.Context, p ehr.Patient) (bool, error) {
-	page, err := im.opt.Repo.SearchPatients(ctx, ehr.PatientQuery{DocumentNumber: p.DocumentNumber, IdentifierSystem: p.DocumentType, Limit: 1})
-	switch {
-	case errors.Is(err, ehr.ErrInvalid):
-		return false, nil // not a document a patient can have: RegisterPatient names the fields
-	case err != nil:
-		return false, fmt.Errorf("fhirimport: find patient: %w", err)
-	}
-	return len(page.Patients) > 0, nil
 }
 
 // decodePatient decodes the Patient resource ri (raw), with a document
@@ -384,53 +400,4 @@ func (im *importer) resolve(g int32, typ, path, ref string, encKeys map[string]i
 		return "", &refError{loc, fmt.Sprintf("refers to %s, which is not in the input", ref)}
 	}
 	return ref, nil
-}
-
-// bind gives record v of type typ the ids ehr gave its patient (pid) and
-// its encounters (enc, by placeholder).
-func bind(typ string, v any, pid string, enc map[string]string) (any, error) {
-	var err error
-	e := func(ph string) string {
-		if ph == "" {
-			return ""
-		}
-		id, ok := enc[ph]
-		if !ok && err == nil {
-			err = &refError{fhirmap.FieldPath(typ, "EncounterID"), "refers to an Encounter that was not imported"}
-		}
-		return id
-	}
-	switch r := v.(type) {
-	case ehr.Encounter:
-		r.PatientID = pid
-		return r, nil
-	case ehr.Appointment:
-		r.PatientID = pid
-		return r, nil
-	case ehr.CareTeamMember:
-		r.PatientID = pid
-		return r, nil
-	case ehr.Allergy:
-		r.PatientID = pid
-		return r, nil
-	case ehr.Condition:
-		r.PatientID, r.EncounterID = pid, e(r.EncounterID)
-		return r, err
-	case ehr.MedicationRequest:
-		r.PatientID, r.EncounterID = pid, e(r.EncounterID)
-		return r, err
-	case ehr.Observation:
-		r.PatientID, r.EncounterID = pid, e(r.EncounterID)
-		return r, err
-	case []ehr.Observation:
-		out := slices.Clone(r)
-		for i := range out {
-			out[i].PatientID, out[i].EncounterID = pid, e(out[i].EncounterID)
-		}
-		return out, err
-	case ehr.Note:
-		r.PatientID, r.EncounterID = pid, e(r.EncounterID)
-		return r, err
-	}
-	return nil, fmt.Errorf("fhirimport: bind %T", v)
 }

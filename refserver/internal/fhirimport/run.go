@@ -34,8 +34,13 @@ type Options struct {
 	Rejects io.Writer
 	// RejectsPath is the rejects file, left out of the inputs.
 	RejectsPath string
-	// Workers is how many patients are imported at once (default 2).
+	// Workers is how many batches of patients are imported at once
+	// (default 2): while one batch is written, another is decoded.
 	Workers int
+	// BatchSize is how many patients are imported in one transaction
+	// (default 100; see ehr.Repository.ImportPatients). An interrupted
+	// import loses at most the batches it was writing, whole.
+	BatchSize int
 	// DryRun parses, maps and checks the references of every resource,
 	// and writes nothing (Repo is not used).
 	DryRun bool
@@ -107,9 +112,6 @@ func (s *Summary) ImportedResources() int {
 	return n
 }
 
-// errRejected rolls back the transaction of a patient rejected whole.
-var errRejected = errors.New("fhirimport: patient rejected")
-
 var sourceRE = regexp.MustCompile(`^[A-Z][A-Z0-9]{0,19}$`)
 
 // ValidSource reports whether name can be Options.Source: 1-20 letters
@@ -146,6 +148,9 @@ func Run(ctx context.Context, opt Options) (*Summary, error) {
 	start := time.Now()
 	if opt.Workers < 1 {
 		opt.Workers = 2
+	}
+	if opt.BatchSize < 1 {
+		opt.BatchSize = 100
 	}
 	opt.Source = strings.ToUpper(strings.TrimSpace(opt.Source))
 	if opt.Source != "" && !sourceRE.MatchString(opt.Source) {
@@ -370,30 +375,36 @@ func (im *importer) practitionerOfUser(ctx context.Context, user string) (string
 	return "", false
 }
 
-// patients imports the patients, opt.Workers at a time, in input order.
-// The first error that stops the import cancels the others: the patient
-// each was importing is rolled back.
+// patients imports the patients in batches of opt.BatchSize, in input
+// order, opt.Workers batches at a time (each decoded, then written in
+// one transaction). The first error that stops the import cancels the
+// others: the batch each was writing is rolled back.
 func (im *importer) patients(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	jobs := make(chan int32)
+	jobs := make(chan []int32)
 	var wg sync.WaitGroup
 	for range im.opt.Workers {
 		wg.Go(func() {
-			for g := range jobs {
+			for batch := range jobs {
 				if ctx.Err() != nil {
 					continue
 				}
-				if err := im.patient(ctx, g); err != nil {
+				if err := im.batch(ctx, batch); err != nil {
 					cancel(err)
 				}
 			}
 		})
 	}
+	n := int32(len(im.ix.groups))
 feed:
-	for g := range im.ix.groups {
+	for g := int32(0); g < n; g += int32(im.opt.BatchSize) {
+		batch := make([]int32, 0, im.opt.BatchSize)
+		for k := g; k < min(n, g+int32(im.opt.BatchSize)); k++ {
+			batch = append(batch, k)
+		}
 		select {
-		case jobs <- int32(g):
+		case jobs <- batch:
 		case <-ctx.Done():
 			break feed
 		}
@@ -404,4 +415,22 @@ feed:
 		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// batch decodes the groups of batch and stores those ready.
+func (im *importer) batch(ctx context.Context, batch []int32) error {
+	var rs []*ready
+	for _, g := range batch {
+		r, err := im.prepare(g)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	return im.store(ctx, rs)
 }

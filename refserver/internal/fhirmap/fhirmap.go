@@ -118,31 +118,36 @@ func DecodeObservation(b []byte) (any, error) {
 // action import; their statuses, clinical times, creation time and the
 // people they name are v's.
 func Import(ctx context.Context, repo *ehr.Repository, v any, stays []r4.Stay) ([]any, error) {
+	recs := Records(v, stays)
+	out := make([]any, 0, len(recs))
+	for _, rec := range recs {
+		stored, err := repo.ImportRecord(ctx, rec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, stored)
+	}
+	return out, nil
+}
+
+// Records returns the ehr records that Decode's v (with its stays) is
+// stored as, each as ehr.Repository.ImportRecord takes it: a
+// blood-pressure panel is its systolic and diastolic observations; an
+// Encounter with more than one stay is an ehr.EncounterHistory.
+func Records(v any, stays []r4.Stay) []any {
 	switch rec := v.(type) {
 	case []ehr.Observation: // a blood-pressure panel: systolic, diastolic
-		out := make([]any, 0, 2)
-		for _, o := range rec[:2] {
-			stored, err := repo.ImportRecord(ctx, o)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, stored)
-		}
-		return out, nil
+		return []any{rec[0], rec[1]}
 	case ehr.Encounter:
 		if len(stays) > 1 {
 			h := ehr.EncounterHistory{Encounter: rec}
 			for _, st := range stays {
 				h.Stays = append(h.Stays, ehr.Stay{Ward: st.Ward, Bed: st.Bed, Since: st.Since})
 			}
-			v = h
+			return []any{h}
 		}
 	}
-	stored, err := repo.ImportRecord(ctx, v)
-	if err != nil {
-		return nil, err
-	}
-	return []any{stored}, nil
+	return []any{v}
 }
 
 // CreatePractitioner creates rec (a decoded Practitioner: user, name,
