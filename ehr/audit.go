@@ -143,6 +143,9 @@ func (a *access) fillEvent(e *AuditEvent, id uuid.UUID, now time.Time) {
 	if a.kindName != "" {
 		e.Kind = a.kindName
 	}
+	if a.actor.Export && a.action == rbac.ActionRead {
+		e.Action = AuditActionExport
+	}
 	if a.actionName != "" {
 		e.Action = a.actionName
 	}
@@ -413,7 +416,8 @@ type AccessEntry struct {
 	At     time.Time
 	UserID string
 	Roles  []string
-	// Action is "read" for a view; for the portal activation
+	// Action is "read" for a view, AuditActionExport for a view by a
+	// bulk export; for the portal activation
 	// (KindPortalActivation) "create" when a code was issued and "update"
 	// when it was redeemed.
 	Action string
@@ -426,7 +430,7 @@ type AccessEntry struct {
 
 const accessLogSQL = `SELECT occurred_at, user_id, roles, action, kind, record_id, break_glass FROM audit_events
 WHERE patient_id = $1 AND tenant_id = $2 AND outcome = 'allowed'
-  AND (action = 'read' AND kind NOT IN ('accesslog', 'audit') OR kind = '` + KindPortalActivation + `')
+  AND (action IN ('read', '` + AuditActionExport + `') AND kind NOT IN ('accesslog', 'audit') OR kind = '` + KindPortalActivation + `')
 ORDER BY seq DESC LIMIT $3`
 
 // AccessLog lists who viewed the record of patientID, newest first, at

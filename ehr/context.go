@@ -16,7 +16,16 @@ type Actor struct {
 	RequestID string
 	// IP is the client address, when known.
 	IP string
+	// Export marks the actor's reads as a bulk export: their audit events
+	// carry the action AuditActionExport instead of "read" (AccessLog
+	// lists them, as the views they are). Set by the FHIR $export job and
+	// `historia export`; authorization is unchanged.
+	Export bool
 }
+
+// AuditActionExport is the audit action of a read made by a bulk export
+// (Actor.Export): a chart read for a FHIR $export or `historia export`.
+const AuditActionExport = "export"
 
 type actorKey struct{}
 

@@ -49,7 +49,7 @@ const (
 
 // auditActions maps ehr actions to AuditEvent.action (C, R, U, D, E).
 var auditActions = map[string]string{
-	"read": "R", "search": "R", "verify": "R", "create": "C", "admit": "C", "schedule": "C", "import": "C",
+	"read": "R", "search": "R", "verify": "R", "create": "C", "admit": "C", "schedule": "C", "import": "C", "export": "R",
 	"update": "U", "amend": "U", "sign": "U", "transfer": "U", "discharge": "U", "cancel": "U", "check-in": "U",
 }
 

@@ -11,6 +11,7 @@
 //	historia citus rebalance|move|isolate ... --database-url URL
 //	historia tenant add|list --database-url URL
 //	historia import --database-url URL PATH...   # FHIR R4 ndjson files and Bundles into a tenant
+//	historia export --database-url URL --out DIR # a tenant as FHIR R4 ndjson files (bulk export)
 //	historia healthcheck [--url URL]   # for container health checks
 //	historia load --demo-password PW   # drive a demo server with a role mix, report latencies
 //
@@ -47,6 +48,8 @@ Usage:
   historia audit export --fhir [--patient ID] [--out FILE] --database-url URL
   historia import [--tenant T] [--workers 2] [--rejects F] [--source NAME] [--partial] [--dry-run] --database-url URL PATH...
                 (FHIR R4 .ndjson files and Bundles, a bulk export or Synthea's output, into a tenant)
+  historia export [--tenant T] [--since INSTANT] [--type T,T] --out DIR --database-url URL
+                (a tenant as FHIR R4 ndjson files, one per resource type: input for historia import)
   historia citus distribute|status --database-url URL
   historia citus rebalance [--mode MODE] [--interval 1s] --database-url URL
   historia citus move --table T --value V --to HOST:PORT [--mode MODE] --database-url URL
@@ -102,6 +105,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdAudit(ctx, rest, stdout, stderr, getenv)
 	case "import":
 		return cmdImport(ctx, rest, stdout, stderr, getenv)
+	case "export":
+		return cmdExport(ctx, rest, stdout, stderr, getenv)
 	case "citus":
 		return cmdCitus(ctx, rest, stdout, stderr, getenv)
 	case "tenant":

@@ -37,6 +37,9 @@ func TestWorkflowsOnCitus(t *testing.T) {
 		{"FHIRRoundTripIntoAnotherTenant", TestFHIRRoundTripIntoAnotherTenant},
 		{"FHIRSearchRecords", TestFHIRSearchRecords},
 		{"FHIRSecurity", TestFHIRSecurity},
+		// $export: the listing walks the tenant, each chart is one
+		// router read on its shard.
+		{"FHIRExport", TestFHIRExport},
 	} {
 		t.Run(w.name, w.run)
 	}

@@ -60,6 +60,10 @@ type Config struct {
 	// SMART on FHIR seam, fhir.Options.Narrow): it may refuse, never
 	// widen. Not a flag: embedders set it.
 	FHIRNarrow fhir.Narrow
+	// ExportDir is where FHIR $export jobs write their files (a directory
+	// of the process is made in it, removed at shutdown); empty is
+	// historia-export under the system's temporary directory.
+	ExportDir string
 }
 
 // EnvPrefix prefixes the environment variable of every flag: --database-url
@@ -99,6 +103,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	})
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "graceful shutdown limit")
 	fs.StringVar(&c.PublicOrigin, "public-origin", "", "origin the browsers reach the server at (https://historia.example.org), the passkeys' relying party; default: http(s)://localhost:port when --addr is on the loopback, else passkeys are off")
+	fs.StringVar(&c.ExportDir, "export-dir", "", "directory FHIR $export jobs write their ndjson files to (default: historia-export in the system temporary directory)")
 }
 
 // ParseFlags parses args into fs, then fills every flag not given on the

@@ -108,6 +108,6 @@ func Handler(ctx context.Context, log *slog.Logger, pool *pgxpool.Pool, keys *au
 		}, App: a})
 	pages.Mount(rt, a)
 	api.Mount(rt, a)
-	fhir.Mount(rt, a, fhir.Options{Narrow: cfg.FHIRNarrow})
+	fhir.Mount(rt, a, fhir.Options{Narrow: cfg.FHIRNarrow, Context: ctx, ExportDir: cfg.ExportDir})
 	return rt, nil
 }

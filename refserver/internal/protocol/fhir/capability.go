@@ -77,12 +77,16 @@ func revIncludes() []string {
 	return out
 }
 
+// bulkData is the canonical base of the FHIR Bulk Data Access IG.
+const bulkData = "http://hl7.org/fhir/uv/bulkdata"
+
 // capability is the CapabilityStatement, built from the routes.
 type capability struct {
 	ResourceType   string       `json:"resourceType"`
 	Status         string       `json:"status"`
 	Date           string       `json:"date"`
 	Kind           string       `json:"kind"`
+	Instantiates   []string     `json:"instantiates,omitempty"`
 	Software       *capSoftware `json:"software,omitempty"`
 	Implementation *capImpl     `json:"implementation,omitempty"`
 	FHIRVersion    string       `json:"fhirVersion"`
@@ -115,7 +119,8 @@ type capSecurity struct {
 
 type capResource struct {
 	Type              string           `json:"type"`
-	Interaction       []capInteraction `json:"interaction"`
+	Documentation     string           `json:"documentation,omitempty"`
+	Interaction       []capInteraction `json:"interaction,omitempty"`
 	Versioning        string           `json:"versioning"`
 	ReadHistory       bool             `json:"readHistory"`
 	UpdateCreate      bool             `json:"updateCreate"`
@@ -153,6 +158,10 @@ func capabilityOf(routes []route) capability {
 			if rt.Type != t.Name || rt.Interaction == "delete" {
 				continue
 			}
+			if rt.Interaction == "export" {
+				res.Operation = append(res.Operation, capOperation{Name: "export", Definition: bulkData + "/OperationDefinition/patient-export"})
+				continue
+			}
 			if rt.Interaction == "operation" {
 				if !slices.ContainsFunc(res.Operation, func(o capOperation) bool { return o.Name == "everything" }) {
 					res.Operation = append(res.Operation, capOperation{Name: "everything", Definition: "http://hl7.org/fhir/OperationDefinition/Patient-everything"})
@@ -183,6 +192,18 @@ func capabilityOf(routes []route) capability {
 	for _, rt := range routes {
 		if rt.Type == "" && rt.Interaction == "transaction" && len(rest.Interaction) == 0 {
 			rest.Interaction = append(rest.Interaction, capInteraction{Code: "transaction"}, capInteraction{Code: "batch"})
+		}
+		// FHIR Bulk Data $export (export.go): the system level, and the
+		// Group level on a resource of its own (Historia's groups are
+		// virtual: the resource has no other interaction).
+		switch {
+		case rt.Type == "" && rt.Interaction == "export":
+			rest.Operation = append(rest.Operation, capOperation{Name: "export", Definition: bulkData + "/OperationDefinition/export"})
+			st.Instantiates = []string{bulkData + "/CapabilityStatement/bulk-data"}
+		case rt.Type == "Group" && rt.Interaction == "export":
+			rest.Resource = append(rest.Resource, capResource{Type: "Group", Versioning: "no-version", ConditionalDelete: "not-supported",
+				Documentation: "Groups are not stored: Group/my-patients (the caller's care-team patients) and Group/ward-[ward] (the patients admitted to a ward) answer $export; any other id is not found.",
+				Operation:     []capOperation{{Name: "export", Definition: bulkData + "/OperationDefinition/group-export"}}})
 		}
 	}
 	st.Rest = []capRest{rest}

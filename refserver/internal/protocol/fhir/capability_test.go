@@ -151,6 +151,14 @@ func requestsFor(i interaction) []*http.Request {
 		return []*http.Request{withBody("POST", ""), withBody("POST", "/")}
 	case "$everything":
 		return []*http.Request{httptest.NewRequest("GET", Root+base+"/"+someID+"/$everything", nil)}
+	case "$export":
+		switch i.Type {
+		case "":
+			return []*http.Request{httptest.NewRequest("GET", Root+"/$export", nil)}
+		case "Group":
+			return []*http.Request{httptest.NewRequest("GET", Root+"/Group/my-patients/$export", nil)}
+		}
+		return []*http.Request{httptest.NewRequest("GET", Root+base+"/$export", nil)}
 	}
 	return nil
 }
@@ -240,8 +248,13 @@ func interactionOf(pattern string) (i interaction, ok bool) {
 	if rest == path {
 		return interaction{}, false
 	}
-	if rest == "/metadata" || method == "DELETE" {
+	if rest == "/metadata" || method == "DELETE" || strings.HasPrefix(rest, "/$export-") {
+		// $export-status and $export-file: URLs a kick-off hands out,
+		// not interactions.
 		return interaction{}, false
+	}
+	if rest == "/$export" && method == "GET" {
+		return interaction{"", "$export"}, true
 	}
 	if rest == "" || rest == "/" || rest == "/{$}" {
 		if method == "POST" {
@@ -268,6 +281,8 @@ func interactionOf(pattern string) (i interaction, ok bool) {
 		return interaction{typ, "vread"}, true
 	case len(seg) == 3 && method == "GET" && strings.HasPrefix(seg[2], "$"):
 		return interaction{typ, seg[2]}, true
+	case len(seg) == 2 && method == "GET" && seg[1] == "$export":
+		return interaction{typ, "$export"}, true
 	}
 	return interaction{}, true
 }
@@ -333,6 +348,13 @@ func TestCapabilityDescribesEveryRoute(t *testing.T) {
 	// served type, and its search parameters are of FHIR's types.
 	for _, rest := range st.Rest {
 		for _, res := range rest.Resource {
+			if res.Type == "Group" {
+				// Declared for its $export alone (groups are virtual).
+				if len(res.Interaction) > 0 || len(res.Operation) != 1 || res.Operation[0].Name != "export" {
+					t.Errorf("Group: %+v, want the $export operation alone", res)
+				}
+				continue
+			}
 			for _, want := range []string{"read", "search-type", "create", "update"} {
 				if !decl[interaction{res.Type, want}] {
 					t.Errorf("%s lacks %s", res.Type, want)
@@ -355,6 +377,11 @@ func TestCapabilityDescribesEveryRoute(t *testing.T) {
 	}
 	if !decl[interaction{"Patient", "$everything"}] {
 		t.Error("the statement does not declare Patient/$everything")
+	}
+	for _, i := range []interaction{{"", "$export"}, {"Patient", "$export"}, {"Group", "$export"}} {
+		if !decl[i] {
+			t.Errorf("the statement does not declare %s", i)
+		}
 	}
 }
 

@@ -39,6 +39,12 @@
 // answers 405, and a record is withdrawn by updating it with status
 // entered-in-error.
 //
+// The FHIR Bulk Data $export (system, Patient and Group levels; export.go)
+// runs as a background job of the process, writing with
+// internal/bulkexport as the caller: every patient one audited chart read
+// (action export on the patient's chain); the status and file URLs answer
+// only the user who started the job. docs/export.md.
+//
 // The CapabilityStatement (GET /fhir/R4/metadata, public) is generated
 // from the routes Mount registers; a test checks it against the routes
 // both ways. docs/fhir.md lists the resources, the mapping, the search

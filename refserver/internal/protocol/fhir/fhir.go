@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +32,8 @@ const maxBody = 32 << 20
 // Narrow is the authorization seam for SMART on FHIR scopes: called
 // before every interaction with the caller, the resource type and the
 // interaction ("read", "vread", "history-instance", "search-type",
-// "create", "update", "operation"), it may refuse (an error wrapping
+// "create", "update", "operation", "export"; and for each type an
+// $export writes, "search-type"), it may refuse (an error wrapping
 // ehr.ErrDenied answers 403). It can only narrow what the caller may do:
 // whatever it allows, ehr still authorizes (rbac) and audits every record.
 // nil allows everything rbac allows.
@@ -41,6 +43,19 @@ type Narrow func(c app.Caller, resourceType, interaction string) error
 type Options struct {
 	// Narrow, if set, is asked before every interaction (SMART scopes).
 	Narrow Narrow
+	// Context is the server's life: $export jobs are cancelled, and their
+	// files removed, when it ends. nil is context.Background().
+	Context context.Context
+	// ExportDir is where $export jobs write their files (a directory of
+	// this process is made in it); empty is historia-export under
+	// os.TempDir().
+	ExportDir string
+	// ExportJobs is how many $export jobs a tenant may run at once (more
+	// are refused with 429); 0 is 2.
+	ExportJobs int
+	// ExportExpiry is how long the files of a finished job are kept; 0 is
+	// an hour.
+	ExportExpiry time.Duration
 }
 
 // server is the FHIR front-end and what it uses.
@@ -50,6 +65,7 @@ type server struct {
 	app     *app.App
 	narrow  Narrow
 	routes  []route
+	exports *exports
 }
 
 // route is one routed interaction, as the CapabilityStatement describes
@@ -64,11 +80,12 @@ type route struct {
 // Mount registers the FHIR R4 API of a on rt under Root.
 func Mount(rt *web.Router, a *app.App, opts ...Options) {
 	x := &server{web: rt, records: a.Records, app: a}
-	for _, o := range opts {
-		if o.Narrow != nil {
-			x.narrow = o.Narrow
-		}
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
 	}
+	x.narrow = o.Narrow
+	x.exports = newExports(o)
 	x.routesAll()
 	// Bearer tokens only: cross-site requests forge nothing, and browser
 	// apps of other origins may call the API (CORS, without credentials).

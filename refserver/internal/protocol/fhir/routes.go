@@ -8,8 +8,10 @@ import (
 
 // routesAll registers every interaction: per resource type read, vread,
 // instance history, search (GET, and POST _search), create, update; the
-// refusal of delete; Patient/{id}/$everything; the system batch and
-// transaction; and the unauthenticated capability statement.
+// refusal of delete; Patient/{id}/$everything; the bulk $export at the
+// system, Patient and Group levels, with its status and file URLs
+// (export.go); the system batch and transaction; and the unauthenticated
+// capability statement.
 func (x *server) routesAll() {
 	x.handlePublic("GET", "/metadata", x.metadata)
 	x.handle("POST", "", "", "transaction", x.bundle)
@@ -28,6 +30,12 @@ func (x *server) routesAll() {
 		x.handle("DELETE", base+"/{id}", t.Name, "delete", x.refuseDelete)
 	}
 	x.handle("GET", "/Patient/{id}/$everything", "Patient", "operation", x.everything)
+	x.handle("GET", "/$export", "", "export", x.exportKickOff(levelSystem))
+	x.handle("GET", "/Patient/$export", "Patient", "export", x.exportKickOff(levelPatient))
+	x.handle("GET", "/Group/{id}/$export", "Group", "export", x.exportKickOff(levelGroup))
+	x.handleExport("GET", "/$export-status/{job}", x.exportStatus)
+	x.handleExport("DELETE", "/$export-status/{job}", x.exportDelete)
+	x.handleExport("GET", "/$export-file/{job}/{file}", x.exportFile)
 	x.handlePublic("", "/", x.noRoute)
 	if x.web != nil {
 		x.web.HandleFunc("OPTIONS "+Root+"/", x.preflight)
