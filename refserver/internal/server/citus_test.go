@@ -40,6 +40,9 @@ func TestWorkflowsOnCitus(t *testing.T) {
 		// $export: the listing walks the tenant, each chart is one
 		// router read on its shard.
 		{"FHIRExport", TestFHIRExport},
+		// The bulk import's fast path: COPY to the shards, snapshots as
+		// colocated INSERT ... SELECTs, one commit on every shard.
+		{"BulkImport", TestBulkImport},
 	} {
 		t.Run(w.name, w.run)
 	}
