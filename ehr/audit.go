@@ -179,6 +179,11 @@ type auditArgs struct {
 func (x *auditArgs) head() []any  { return x.v[:3] }
 func (x *auditArgs) event() []any { return x.v[3:] }
 
+// userID and at return the event's user id (text) and time, boxed, for a
+// statement of the same batch that needs them too (getPatientFactsSQL).
+func (x *auditArgs) userID() any { return x.v[7] }
+func (x *auditArgs) at() any     { return x.v[6] }
+
 // auditArgs builds the audit event of a at now and the arguments that
 // append it.
 func (a *access) auditArgs(now time.Time) *auditArgs {

@@ -1,7 +1,8 @@
 package ehr
 
-// WithoutAudit makes reads skip the audit append. For the audited vs
-// unaudited benchmarks only: it exists in test binaries alone.
+// WithoutAudit makes reads and RegisterPatient skip the audit append. For
+// the audited vs unaudited benchmarks only: it exists in test binaries
+// alone.
 func WithoutAudit() Option { return func(r *Repository) { r.noAudit = true } }
 
 // Fold exposes fold to the external tests.

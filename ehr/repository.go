@@ -42,7 +42,10 @@ type Repository struct {
 	db      DB
 	authz   *rbac.Engine
 	now     func() time.Time
-	noAudit bool // benchmarks only: skip audit on reads
+	noAudit bool // benchmarks only: skip the audit of reads and of RegisterPatient
+	// noNameWords: tests and benchmarks only: SearchPatients never reads
+	// the word table (namewords.go), to compare it with the other path.
+	noNameWords bool
 	// deferred, set in the Repository InTx gives fn, collects the audit
 	// events of refused and not-found attempts, written on the DB InTx
 	// was called on once the transaction has ended (see InTx).
@@ -333,31 +336,46 @@ func (r *Repository) loadFacts(ctx context.Context, q DB, a *access) (facts, err
 // factsArgs returns the arguments of factsSQL for a. The ids are passed
 // as pgtype.UUID (see pgUUID).
 func (r *Repository) factsArgs(a *access) []any {
-	user, err := uuid.Parse(a.actor.Principal.UserID)
-	if err != nil {
-		user = uuid.Nil // a non-UUID user is on no care team
-	}
-	return []any{pgUUID(a.patient), pgUUID(a.tenant), pgUUID(user), a.actor.Principal.UserID, r.clock()}
+	return []any{pgUUID(a.patient), pgUUID(a.tenant), pgUUID(a.userUUID()), a.actor.Principal.UserID, r.clock()}
 }
 
-// scanFacts reads the result of factsSQL for a.
-func (a *access) scanFacts(row pgx.Row) (facts, error) {
-	// One allocation for the scan targets; pgtype's nullable types scan in
-	// place (a **string would allocate again).
-	v := new(struct {
-		onCareTeam bool
-		reason     pgtype.Text
-		notAfter   pgtype.Timestamptz
-	})
-	if err := row.Scan(&v.onCareTeam, &v.reason, &v.notAfter); err != nil {
-		return facts{}, dbError("load access facts", err)
+// userUUID returns the actor's user id as a UUID; a user id that is no
+// UUID gives uuid.Nil, which is on no care team.
+func (a *access) userUUID() uuid.UUID {
+	user, err := uuid.Parse(a.actor.Principal.UserID)
+	if err != nil {
+		return uuid.Nil
 	}
+	return user
+}
+
+// factsRow receives the three columns of factsSQL (care-team fact,
+// break-glass reason and expiry), on their own or after the columns of a
+// read that carries them (getPatientFactsSQL). pgtype's nullable types
+// scan in place (a **string would allocate again).
+type factsRow struct {
+	onCareTeam bool
+	reason     pgtype.Text
+	notAfter   pgtype.Timestamptz
+}
+
+// facts returns the facts v holds about a's patient.
+func (v *factsRow) facts(a *access) facts {
 	f := facts{onCareTeam: v.onCareTeam}
 	if v.reason.Valid && v.notAfter.Valid {
 		f.grant = &rbac.Grant{UserID: a.actor.Principal.UserID, TenantID: a.actor.Principal.TenantID,
 			PatientID: a.patientID, Reason: v.reason.String, NotAfter: v.notAfter.Time}
 	}
-	return f, nil
+	return f
+}
+
+// scanFacts reads the result of factsSQL for a.
+func (a *access) scanFacts(row pgx.Row) (facts, error) {
+	v := new(factsRow) // one allocation for the scan targets
+	if err := row.Scan(&v.onCareTeam, &v.reason, &v.notAfter); err != nil {
+		return facts{}, dbError("load access facts", err)
+	}
+	return v.facts(a), nil
 }
 
 // decide decides a without facts first; when that is denied and the

@@ -7,7 +7,8 @@
 // installed PostgreSQL binaries. The schema is migrated once per test
 // binary into a template database; each test gets a clone of it, dropped
 // when the test ends. Without a server a test is skipped, or fails under
-// CI=true.
+// CI=true. A server it starts runs without durability (fsync off) unless
+// HISTORIA_TEST_PG_DURABLE=1 (see internal/pgtest).
 //
 //	func TestMain(m *testing.M) { ehrtest.Main(m) }
 //

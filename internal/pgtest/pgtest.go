@@ -16,6 +16,13 @@
 // is an error: the tester asked for that path. Under CI=true a server that
 // cannot be had fails the test; elsewhere it skips it with the reason.
 //
+// The servers this package starts (2 and 3) run with fsync, synchronous
+// commit and full-page writes off: durability is of no use to a throwaway
+// server, and tests run faster. HISTORIA_TEST_PG_DURABLE=1 starts them with
+// the production settings instead (fsync=on, synchronous_commit=on,
+// full_page_writes=on), so that benchmarks can measure what a commit
+// really costs. A server given by URL keeps its own settings.
+//
 // Test binaries that use it end with the shared server stopped:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -27,8 +34,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,8 +55,32 @@ import (
 const (
 	EnvDatabaseURL = "HISTORIA_TEST_DATABASE_URL"
 	EnvImage       = "HISTORIA_TEST_PG_IMAGE"
-	DefaultImage   = "postgres:16"
+	// EnvDurable, when true (strconv.ParseBool), makes the servers this
+	// package starts durable: see Settings.
+	EnvDurable   = "HISTORIA_TEST_PG_DURABLE"
+	DefaultImage = "postgres:16"
 )
+
+// Settings returns the server settings of a container or private server
+// started by this package: fsync, synchronous_commit and full_page_writes
+// off, unless HISTORIA_TEST_PG_DURABLE is true (then on, as in
+// production), and room for 300 connections. An invalid value of
+// HISTORIA_TEST_PG_DURABLE is an error, not a silent "off".
+func Settings() (map[string]string, error) {
+	durable := false
+	if v := os.Getenv(EnvDurable); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("pgtest: %s=%q: want true or false", EnvDurable, v)
+		}
+		durable = b
+	}
+	mode := "off"
+	if durable {
+		mode = "on"
+	}
+	return map[string]string{"fsync": mode, "synchronous_commit": mode, "full_page_writes": mode, "max_connections": "300"}, nil
+}
 
 // Server is a PostgreSQL server for tests.
 type Server struct {
@@ -121,18 +154,22 @@ func open(ctx context.Context) (*Server, error) {
 		}
 		return s, nil
 	}
+	settings, err := Settings()
+	if err != nil {
+		return nil, err
+	}
 	image, explicit := os.Getenv(EnvImage), true
 	if image == "" {
 		image, explicit = DefaultImage, false
 	}
-	dockerErr := s.startDocker(ctx, image)
+	dockerErr := s.startDocker(ctx, image, settings)
 	if dockerErr == nil {
 		return s, nil
 	}
 	if explicit {
 		return nil, fmt.Errorf("pgtest: %s=%s: %w", EnvImage, image, dockerErr)
 	}
-	localErr := s.startLocal(ctx)
+	localErr := s.startLocal(ctx, settings)
 	if localErr == nil {
 		return s, nil
 	}
@@ -140,7 +177,7 @@ func open(ctx context.Context) (*Server, error) {
 		EnvDatabaseURL, image, dockerErr, localErr)
 }
 
-func (s *Server) startDocker(ctx context.Context, image string) error {
+func (s *Server) startDocker(ctx context.Context, image string, settings map[string]string) error {
 	pool, err := dockertest.NewPool("")
 	if err != nil {
 		return err
@@ -154,13 +191,16 @@ func (s *Server) startDocker(ctx context.Context, image string) error {
 		repo, tag = image[:i], image[i+1:]
 	}
 	password := randHex(12)
+	cmd := []string{"postgres"}
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		cmd = append(cmd, "-c", k+"="+settings[k])
+	}
 	res, err := pool.RunWithOptions(&dockertest.RunOptions{
 		Repository: repo,
 		Tag:        tag,
 		Env:        []string{"POSTGRES_PASSWORD=" + password, "POSTGRES_USER=postgres", "POSTGRES_DB=postgres"},
-		// Durability is of no use to a throwaway test server.
-		Cmd:    []string{"postgres", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=300"},
-		Labels: map[string]string{"org.historiaehr.test": "pgtest"},
+		Cmd:        cmd,
+		Labels:     map[string]string{"org.historiaehr.test": "pgtest"},
 	}, func(hc *docker.HostConfig) {
 		hc.AutoRemove = true
 		hc.RestartPolicy = docker.RestartPolicy{Name: "no"}
@@ -183,13 +223,12 @@ func (s *Server) startDocker(ctx context.Context, image string) error {
 	return nil
 }
 
-func (s *Server) startLocal(ctx context.Context) error {
+func (s *Server) startLocal(ctx context.Context, settings map[string]string) error {
 	dir, err := os.MkdirTemp("", "historia-pgtest-")
 	if err != nil {
 		return err
 	}
-	inst, err := pglocal.Start(ctx, pglocal.Options{Dir: dir, Settings: map[string]string{
-		"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "300"}})
+	inst, err := pglocal.Start(ctx, pglocal.Options{Dir: dir, Settings: settings})
 	if err != nil {
 		os.RemoveAll(dir)
 		return err

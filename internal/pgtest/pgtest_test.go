@@ -2,6 +2,7 @@ package pgtest_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -88,5 +89,62 @@ func TestDropDatabase(t *testing.T) {
 	var exists bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil || exists {
 		t.Fatalf("database %s exists=%v after drop (err %v)", name, exists, err)
+	}
+}
+
+// TestSettings: durability is off unless HISTORIA_TEST_PG_DURABLE says
+// otherwise, and a value that is no boolean is an error.
+func TestSettings(t *testing.T) {
+	for _, tc := range []struct {
+		env, want string
+		bad       bool
+	}{{"", "off", false}, {"0", "off", false}, {"false", "off", false}, {"1", "on", false}, {"true", "on", false}, {"yes", "", true}} {
+		t.Setenv(pgtest.EnvDurable, tc.env)
+		got, err := pgtest.Settings()
+		if tc.bad {
+			if err == nil || !strings.Contains(err.Error(), pgtest.EnvDurable) {
+				t.Errorf("%s=%q: %v, %v; want an error naming the variable", pgtest.EnvDurable, tc.env, got, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s=%q: %v", pgtest.EnvDurable, tc.env, err)
+		}
+		for _, k := range []string{"fsync", "synchronous_commit", "full_page_writes"} {
+			if got[k] != tc.want {
+				t.Errorf("%s=%q: %s=%q, want %q", pgtest.EnvDurable, tc.env, k, got[k], tc.want)
+			}
+		}
+	}
+}
+
+// TestServerSettings: a server this package started runs with Settings.
+func TestServerSettings(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.NewDB(t, "marker", setup)
+	s, err := pgtest.Shared(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Source() == "url" {
+		t.Skip("a server given by URL keeps its own settings")
+	}
+	want, err := pgtest.Settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, k := range []string{"fsync", "synchronous_commit", "full_page_writes"} {
+		var v string
+		if err := conn.QueryRow(ctx, "SELECT current_setting($1)", k).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if v != want[k] {
+			t.Errorf("%s = %s, want %s (%s)", k, v, want[k], s.Source())
+		}
 	}
 }
