@@ -8,9 +8,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/ehr/ehrtest"
+	"github.com/historiaehr/historia/rbac"
 )
 
 // BenchmarkGetPatient compares the repository's audited, authorized read of
@@ -147,6 +149,123 @@ func BenchmarkChart(b *testing.B) {
 				}
 			}
 		})
+	}
+
+	seedOthers(b, pool, h, 1000)
+	short := h.NewPatient(b)
+	seedChart(b, h, short)
+	long := h.NewPatient(b)
+	seedChart(b, h, long)
+	seedLongStay(b, pool, h, long)
+	for _, bc := range []struct {
+		name  string
+		id    string
+		notes int // counted
+	}{{"short", short.ID, 3}, {"long", long.ID, 2003}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				v, err := h.Repo.ChartView(ctx, bc.id, ehr.ChartBounds{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n := v.Section(rbac.KindNote).Total; n != bc.notes || len(v.Notes) > ehr.DefaultSectionLimit {
+					b.Fatalf("chart view has %d of %d notes, want %d counted", len(v.Notes), n, bc.notes)
+				}
+			}
+		})
+	}
+	// For comparison: the whole, unbounded chart of the long stay, as
+	// Chart reads it for $everything and export.
+	b.Run("long-whole", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c, err := h.Repo.Chart(ctx, long.ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(c.Notes) != 2003 {
+				b.Fatalf("chart has %d notes", len(c.Notes))
+			}
+		}
+	})
+}
+
+// seedOthers adds n patients to h's tenant, by plain SQL for speed, each
+// with 100 vital signs over two years and 20 signed notes over four, so that a patient's chart is
+// read from tables holding a hospital's records and not theirs alone (the
+// planner then reads one patient's rows through the indexes, as it does
+// in production).
+func seedOthers(tb testing.TB, pool *pgxpool.Pool, h *ehrtest.Hospital, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	user := h.Medico.Principal.UserID
+	for _, q := range []string{
+		`INSERT INTO patients (tenant_id, patient_id, document_type, document_number, given_names, family_names, search_name, sort_key,
+  birth_date, sex, version, created_at, updated_at, updated_by)
+SELECT $1, gen_random_uuid(), 'CC', 'B' || i, 'Paciente', 'Otro ' || i, 'paciente otro ' || i, 'otro ' || i || ' paciente',
+  date '1970-01-01' + i, 'female', 1, now(), now(), $2
+FROM generate_series(1, $3::int) i`,
+		`INSERT INTO observations (tenant_id, patient_id, id, category, code, display, value, unit, effective_at, status, recorded_by, version, created_at, updated_at, updated_by)
+SELECT p.tenant_id, p.patient_id, gen_random_uuid(), 'vital-signs', '8867-4', '', 60 + i % 40, '/min', t, 'final', $2, 1, t, t, $2
+FROM patients p, LATERAL (SELECT i, now() - i * interval '7 days' - random() * interval '7 days' AS t FROM generate_series(1, 100) i) s
+WHERE p.tenant_id = $1 AND p.document_number LIKE 'B%' AND $3::int > 0`,
+		`INSERT INTO clinical_notes (tenant_id, patient_id, id, author_id, title, body, status, signed_at, signed_by, version, created_at, updated_at, updated_by)
+SELECT p.tenant_id, p.patient_id, gen_random_uuid(), $2, 'Nota ' || i, 'Paciente estable.', 'signed', t, $2, 1, t, t, $2
+FROM patients p, LATERAL (SELECT i, now() - i * interval '30 days' - random() * interval '30 days' AS t FROM generate_series(1, 20) i) s
+WHERE p.tenant_id = $1 AND p.document_number LIKE 'B%' AND $3::int > 0`,
+	} {
+		if _, err := pool.Exec(ctx, q, h.Tenant.ID, user, n); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// seedLongStay adds to patient p, by plain SQL for speed (valid rows,
+// without the record versions and audit events the library would write,
+// which a chart read does not read), the record of a long stay: 10,000
+// vital signs, one every 35 minutes for 240 days back, 2,000 signed notes
+// by h's physician, 40 finished encounters, 60 conditions, 10 allergies
+// and 120 medications. It then vacuums and analyzes the tables, as
+// autovacuum would. (The test server does not mark the pages
+// all-visible, so the counts read the heap; see docs/performance.md,
+// "Chart bounding".)
+func seedLongStay(tb testing.TB, pool *pgxpool.Pool, h *ehrtest.Hospital, p ehr.Patient) {
+	tb.Helper()
+	ctx := context.Background()
+	user := h.Medico.Principal.UserID
+	codes := []string{ehr.CodeHeartRate, ehr.CodeSystolicBP, ehr.CodeDiastolicBP, ehr.CodeBodyTemp, ehr.CodeOxygenSat, ehr.CodeRespRate, ehr.CodeBodyWeight}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO encounters (tenant_id, patient_id, id, class, status, practitioner_id, reason, started_at, ended_at, version, created_at, updated_at, updated_by)
+SELECT $1, $2, gen_random_uuid(), 'ambulatory', 'finished', $3, 'Control', t, t + interval '30 minutes', 1, t, t, $4
+FROM (SELECT now() - i * interval '6 days' AS t FROM generate_series(1, 40) i) s`, []any{h.Tenant.ID, p.ID, h.Practitioner.ID, user}},
+		{`INSERT INTO clinical_notes (tenant_id, patient_id, id, author_id, title, body, status, signed_at, signed_by, version, created_at, updated_at, updated_by)
+SELECT $1, $2, gen_random_uuid(), $3, 'Evolución ' || i, 'Paciente estable, afebril, tolera vía oral. Continúa manejo instaurado.', 'signed', t, $3, 1, t, t, $3
+FROM (SELECT i, now() - i * interval '172 minutes' AS t FROM generate_series(1, 2000) i) s`, []any{h.Tenant.ID, p.ID, user}},
+		{`INSERT INTO observations (tenant_id, patient_id, id, category, code, display, value, unit, effective_at, status, recorded_by, version, created_at, updated_at, updated_by)
+SELECT $1, $2, gen_random_uuid(), $4, ($5::text[])[1 + i % 7], '', 60 + i % 40, '1', t, 'final', $3, 1, t, t, $3
+FROM (SELECT i, now() - i * interval '35 minutes' AS t FROM generate_series(1, 10000) i) s`, []any{h.Tenant.ID, p.ID, user, ehr.CategoryVitalSigns, codes}},
+		{`INSERT INTO conditions (tenant_id, patient_id, id, code, display, status, recorded_by, version, created_at, updated_at, updated_by)
+SELECT $1, $2, gen_random_uuid(), 'R50.' || i, 'Diagnóstico ' || i, CASE WHEN i % 4 = 0 THEN 'active' ELSE 'resolved' END, $3, 1, t, t, $3
+FROM (SELECT i, now() - i * interval '4 days' AS t FROM generate_series(1, 60) i) s`, []any{h.Tenant.ID, p.ID, user}},
+		{`INSERT INTO allergies (tenant_id, patient_id, id, substance, severity, status, recorded_by, version, created_at, updated_at, updated_by)
+SELECT $1, $2, gen_random_uuid(), 'Sustancia ' || i, 'mild', 'active', $3, 1, t, t, $3
+FROM (SELECT i, now() - i * interval '20 days' AS t FROM generate_series(1, 10) i) s`, []any{h.Tenant.ID, p.ID, user}},
+		{`INSERT INTO medication_requests (tenant_id, patient_id, id, medication, dose, dose_unit, route, frequency, status, prescriber_id, version, created_at, updated_at, updated_by)
+SELECT $1, $2, gen_random_uuid(), 'Medicamento ' || i, 50, 'mg', 'oral', 'cada 12 horas', CASE WHEN i % 10 = 0 THEN 'active' ELSE 'stopped' END, $3, 1, t, t, $3
+FROM (SELECT i, now() - i * interval '2 days' AS t FROM generate_series(1, 120) i) s`, []any{h.Tenant.ID, p.ID, user}},
+	} {
+		if _, err := pool.Exec(ctx, q.sql, q.args...); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, t := range []string{"patients", "encounters", "clinical_notes", "observations", "conditions", "allergies", "medication_requests"} {
+		if _, err := pool.Exec(ctx, "VACUUM ANALYZE "+t); err != nil {
+			tb.Fatal(err)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -34,85 +35,146 @@ type Chart struct {
 }
 
 // chartSection is one section of a chart, one row of chartSections: the
-// kind the policy decides, the query that reads it and how a row of the
-// result joins the chart. Adding a record kind to the chart is adding a
-// row.
+// kind the policy decides, the table it is read from and its rules (what
+// a part, a patient, "active" read), and how a row of the result joins
+// the chart. Every statement of a section, the whole read of Chart and
+// the bounded pages and counts of ChartView and ChartSection, is built
+// from its row (buildChartSections): adding a record kind to the chart is
+// adding a row.
 type chartSection struct {
 	kind rbac.Kind
 	// part is a kind that reads part of the section when kind is denied
-	// (0 for none): KindAdmission reads the inpatient encounters.
-	part rbac.Kind
-	// sql reads the section: $1 patient, $2 tenant. Every statement
-	// filters on patient_id, so on Citus the whole batch goes to the
-	// patient's shard.
-	sql string
-	// ownSQL, when set, replaces sql when the actor reads their own
-	// record as the patient (access.ownRecord): the notes a patient reads
-	// are the signed ones.
-	ownSQL string
-	// add scans one row into c; partOnly is set when only part is allowed.
-	add func(c *Chart, rows pgx.Rows, partOnly bool) error
+	// (0 for none): KindAdmission reads the inpatient encounters, the
+	// rows partWhere selects.
+	part      rbac.Kind
+	partWhere string
+	// table and columns are read, ordered by the time column order, then
+	// id.
+	table, columns, order string
+	// ownWhere, when set, selects the rows a patient reads of their own
+	// record (access.ownRecord): the notes a patient reads are the signed
+	// ones.
+	ownWhere string
+	// activeWhere, when set, selects the rows a clinician counts as
+	// active (SectionSummary.Active).
+	activeWhere string
+	// fullSQL reads the whole section, oldest first, pageSQL a page of it,
+	// newest first, and countSQL counts it (chartview.go), by variant
+	// (variant: read in part, read as the patient). $1 is the patient, $2
+	// the tenant: every statement filters on patient_id, so on Citus the
+	// whole batch goes to the patient's shard.
+	fullSQL, pageSQL, countSQL [4]string
+	// sql and ownSQL are the whole read as staff and as the patient
+	// (fullSQL's first and own variants; ownSQL is "" without ownWhere).
+	sql, ownSQL string
+	// add scans one row into c (a part reads only its rows: partWhere).
+	add func(c *Chart, rows pgx.Rows) error
+	// last returns the sort key (order, id) of the last row of the
+	// section in c, and false when the section is empty.
+	last func(c *Chart) (time.Time, string, bool)
 }
 
-// section returns a chartSection that appends every row, scanned by scan,
-// to the slice of the chart that field returns.
-func section[T any](kind rbac.Kind, sql string, scan func(pgx.Row) (T, error), field func(*Chart) *[]T) chartSection {
-	return chartSection{kind: kind, sql: sql, add: func(c *Chart, rows pgx.Rows, _ bool) error {
-		v, err := scan(rows)
-		if err != nil {
-			return err
-		}
-		f := field(c)
-		*f = append(*f, v)
-		return nil
-	}}
+// source is where a section is read from: the columns of table, ordered
+// by the time column order.
+type source struct{ columns, table, order string }
+
+// section returns a chartSection of kind read from src that appends every
+// row, scanned by scan, to the slice of the chart that field returns; key
+// returns a row's sort key (its order column and id).
+func section[T any](kind rbac.Kind, src source, scan func(pgx.Row) (T, error), field func(*Chart) *[]T,
+	key func(*T) (time.Time, string)) chartSection {
+	return chartSection{kind: kind, table: src.table, columns: src.columns, order: src.order,
+		add: func(c *Chart, rows pgx.Rows) error {
+			v, err := scan(rows)
+			if err != nil {
+				return err
+			}
+			f := field(c)
+			*f = append(*f, v)
+			return nil
+		},
+		last: func(c *Chart) (time.Time, string, bool) {
+			f := *field(c)
+			if len(f) == 0 {
+				return time.Time{}, "", false
+			}
+			at, id := key(&f[len(f)-1])
+			return at, id, true
+		}}
+}
+
+// withOwn returns s where a patient reading their own record reads the
+// rows where holds.
+func withOwn(s chartSection, where string) chartSection {
+	s.ownWhere = where
+	return s
+}
+
+// withActive returns s counting the rows where holds as active.
+func withActive(s chartSection, where string) chartSection {
+	s.activeWhere = where
+	return s
 }
 
 // chartSections are the sections of a chart after the patient's own row
 // (demographics and contact), in the order they are read and decided.
-var chartSections = [...]chartSection{
-	{kind: rbac.KindEncounter, part: rbac.KindAdmission, sql: chartSQL(encounterColumns, "encounters", "started_at"),
-		add: func(c *Chart, rows pgx.Rows, admissionsOnly bool) error {
-			e, err := scanEncounter(rows)
-			if err == nil && (!admissionsOnly || e.Class == ClassInpatient) {
-				c.Encounters = append(c.Encounters, e)
-			}
-			return err
-		}},
-	section(rbac.KindAppointment, chartSQL(appointmentColumns, "appointments", "starts_at"),
+var chartSections = buildChartSections([...]chartSection{
+	withActive(withPart(section(rbac.KindEncounter, source{encounterColumns, "encounters", "started_at"}, scanEncounter,
+		func(c *Chart) *[]Encounter { return &c.Encounters },
+		func(e *Encounter) (time.Time, string) { return e.StartedAt, e.ID }),
+		rbac.KindAdmission, `class = '`+ClassInpatient+`'`),
+		`status = '`+EncounterInProgress+`'`),
+	withActive(section(rbac.KindAppointment, source{appointmentColumns, "appointments", "starts_at"},
 		func(row pgx.Row) (Appointment, error) { return scanAppointment(row) },
-		func(c *Chart) *[]Appointment { return &c.Appointments }),
-	section(rbac.KindCareTeam, chartSQL(careTeamColumns, "care_team_members", "starts_at"), scanCareTeam,
-		func(c *Chart) *[]CareTeamMember { return &c.CareTeam }),
-	withOwnSQL(section(rbac.KindNote, chartSQL(noteColumns, "clinical_notes", "created_at"), scanNote,
-		func(c *Chart) *[]Note { return &c.Notes }),
-		chartSQL(noteColumns, "clinical_notes", "created_at", patientNoteSQL)),
-	section(rbac.KindCondition, chartSQL(conditionColumns, "conditions", "created_at"), scanCondition,
-		func(c *Chart) *[]Condition { return &c.Conditions }),
-	section(rbac.KindAllergy, chartSQL(allergyColumns, "allergies", "created_at"), scanAllergy,
-		func(c *Chart) *[]Allergy { return &c.Allergies }),
-	section(rbac.KindMedication, chartSQL(medicationColumns, "medication_requests", "created_at"), scanMedication,
-		func(c *Chart) *[]MedicationRequest { return &c.Medications }),
-	section(rbac.KindObservation, chartSQL(observationColumns, "observations", "effective_at"), scanObservation,
-		func(c *Chart) *[]Observation { return &c.Observations }),
-}
+		func(c *Chart) *[]Appointment { return &c.Appointments },
+		func(a *Appointment) (time.Time, string) { return a.Start, a.ID }),
+		`status IN ('`+AppointmentBooked+`', '`+AppointmentArrived+`')`),
+	withActive(section(rbac.KindCareTeam, source{careTeamColumns, "care_team_members", "starts_at"}, scanCareTeam,
+		func(c *Chart) *[]CareTeamMember { return &c.CareTeam },
+		func(m *CareTeamMember) (time.Time, string) { return m.StartsAt, m.ID }),
+		`status = 'active'`),
+	withOwn(section(rbac.KindNote, source{noteColumns, "clinical_notes", "created_at"}, scanNote,
+		func(c *Chart) *[]Note { return &c.Notes },
+		func(n *Note) (time.Time, string) { return n.CreatedAt, n.ID }),
+		patientNoteSQL),
+	withActive(section(rbac.KindCondition, source{conditionColumns, "conditions", "created_at"}, scanCondition,
+		func(c *Chart) *[]Condition { return &c.Conditions },
+		func(v *Condition) (time.Time, string) { return v.CreatedAt, v.ID }),
+		`status = 'active'`),
+	withActive(section(rbac.KindAllergy, source{allergyColumns, "allergies", "created_at"}, scanAllergy,
+		func(c *Chart) *[]Allergy { return &c.Allergies },
+		func(v *Allergy) (time.Time, string) { return v.CreatedAt, v.ID }),
+		`status = 'active'`),
+	withActive(section(rbac.KindMedication, source{medicationColumns, "medication_requests", "created_at"}, scanMedication,
+		func(c *Chart) *[]MedicationRequest { return &c.Medications },
+		func(v *MedicationRequest) (time.Time, string) { return v.CreatedAt, v.ID }),
+		`status = 'active'`),
+	section(rbac.KindObservation, source{observationColumns, "observations", "effective_at"}, scanObservation,
+		func(c *Chart) *[]Observation { return &c.Observations },
+		func(v *Observation) (time.Time, string) { return v.EffectiveAt, v.ID }),
+})
 
-// chartSQL reads the rows of one patient ($1) of the tenant ($2) from
-// table that meet the conditions and, ordered by the column order and then
-// id.
-func chartSQL(columns, table, order string, and ...string) string {
-	where := `patient_id = $1 AND tenant_id = $2`
-	for _, c := range and {
-		where += ` AND ` + c
-	}
-	return `SELECT ` + columns + ` FROM ` + table + ` WHERE ` + where + ` ORDER BY ` + order + `, id`
-}
-
-// withOwnSQL returns s reading with ownSQL when the actor reads their own
-// record as the patient.
-func withOwnSQL(s chartSection, ownSQL string) chartSection {
-	s.ownSQL = ownSQL
+// withPart returns s read in part under kind part when s.kind is denied:
+// the rows where holds.
+func withPart(s chartSection, part rbac.Kind, where string) chartSection {
+	s.part, s.partWhere = part, where
 	return s
+}
+
+// buildChartSections completes each section of ss with its statements.
+func buildChartSections(ss [8]chartSection) [8]chartSection {
+	for i := range ss {
+		s := &ss[i]
+		for v := range s.fullSQL {
+			s.fullSQL[v] = `SELECT ` + s.columns + ` FROM ` + s.table + ` WHERE ` + s.where(v) + ` ORDER BY ` + s.order + `, id`
+			s.pageSQL[v], s.countSQL[v] = s.boundedSQL(v)
+		}
+		s.sql = s.fullSQL[0]
+		if s.ownWhere != "" {
+			s.ownSQL = s.fullSQL[variantOwn]
+		}
+	}
+	return ss
 }
 
 // chartKinds are the kinds a chart read decides, in order: demographics,
@@ -128,11 +190,50 @@ var chartKinds = func() []rbac.Kind {
 	return ks
 }()
 
-// Chart returns the chart of patient id: demographics and every section
-// the actor may read, in at most two round trips (the care-team and
-// break-glass facts when the policy needs them, then one batch, in one
-// transaction, that reads every section and appends the audit event).
-// Sections the actor may not read are listed in Chart.Withheld.
+// The variants of a section's statements: bits of an index into its
+// statement arrays.
+const (
+	variantPart = 1 << iota // read in part (partWhere)
+	variantOwn              // read as the patient (ownWhere)
+)
+
+// variant returns the variant of s's statements for a read in part
+// (partOnly) or by the patient (own).
+func (s *chartSection) variant(partOnly, own bool) int {
+	v := 0
+	if partOnly && s.partWhere != "" {
+		v |= variantPart
+	}
+	if own && s.ownWhere != "" {
+		v |= variantOwn
+	}
+	return v
+}
+
+// where returns the condition of s's rows in variant v: one patient ($1)
+// of the tenant ($2), and what a part or the patient reads.
+func (s *chartSection) where(v int) string {
+	w := `patient_id = $1 AND tenant_id = $2`
+	if v&variantPart != 0 && s.partWhere != "" {
+		w += ` AND ` + s.partWhere
+	}
+	if v&variantOwn != 0 && s.ownWhere != "" {
+		w += ` AND ` + s.ownWhere
+	}
+	return w
+}
+
+// Chart returns the whole chart of patient id: demographics and every
+// row of every section the actor may read, oldest first, in at most two
+// round trips (the care-team and break-glass facts when the policy needs
+// them, then one batch, in one transaction, that reads every section and
+// appends the audit event). Sections the actor may not read are listed
+// in Chart.Withheld.
+//
+// Chart is the full, unbounded read, for the callers that need all of a
+// record: FHIR $everything, bulk export, a transfer. Its size grows with
+// the patient's history; a clinician's view reads ChartView (each
+// section bounded, with counts) and pages further with ChartSection.
 //
 // A patient reading their own chart (the principal's PatientID is id)
 // gets the notes a patient reads: signed and amended notes, and signed
@@ -146,78 +247,22 @@ var chartKinds = func() []rbac.Kind {
 // patient of the tenant.
 func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 	const op = "chart"
-	pid, err := parseID("ID", id)
+	ca, err := r.chartAccess(ctx, op, id, rbac.KindDemographics)
 	if err != nil {
 		return Chart{}, err
 	}
-	a, err := newAccess(ctx, op, rbac.ActionRead, rbac.KindDemographics, pid)
-	if err != nil {
-		return Chart{}, err
-	}
-	a.kindName = "chart"
-	decisions := make([]rbac.Decision, len(chartKinds))
-	decideAll := func(f facts) bool {
-		all := true
-		for i, k := range chartKinds {
-			decisions[i] = r.authz.Decide(a.actor.Principal, rbac.ActionRead, k, a.target(f.onCareTeam, f.grant))
-			all = all && decisions[i].Allowed
-		}
-		return all
-	}
-	var f facts
-	if !decideAll(f) {
-		if f, err = r.loadFacts(ctx, r.db, a); err != nil {
-			return Chart{}, err
-		}
-		decideAll(f)
-	}
-	can := func(k rbac.Kind) bool { return decisions[slices.Index(chartKinds, k)].Allowed }
-	if !can(rbac.KindDemographics) {
-		a.decision = decisions[0]
-		return Chart{}, r.deny(ctx, op, a)
+	ca.a.kindName = "chart"
+	if !ca.can(rbac.KindDemographics) {
+		ca.a.decision = ca.decision(rbac.KindDemographics)
+		return Chart{}, r.deny(ctx, op, ca.a)
 	}
 	var c Chart
-	a.decision = decisions[0]
-	for _, d := range decisions {
-		if d.Allowed && d.Condition == rbac.ConditionBreakGlass {
-			c.BreakGlass, a.grant = true, f.grant
-			a.decision = d
-		}
+	reads := ca.plan(&c)
+	b := newBatch(3 + len(reads))
+	r.queueGetPatient(b, ca.a)
+	for _, rd := range reads {
+		b.Queue(rd.s.fullSQL[rd.variant], pgUUID(ca.a.patient), pgUUID(ca.a.tenant))
 	}
-	if !can(rbac.KindContact) {
-		c.Withheld = append(c.Withheld, rbac.KindContact)
-	}
-	// Sections read in part under another kind (the encounters) are
-	// listed last.
-	var withheldParts []rbac.Kind
-	own := a.ownRecord()
-	b := newBatch(3 + len(chartSections))
-	r.queueGetPatient(b, a)
-	type read struct {
-		s        *chartSection
-		partOnly bool
-	}
-	reads := make([]read, 0, len(chartSections))
-	for i := range chartSections {
-		s := &chartSections[i]
-		whole, part := can(s.kind), s.part != 0 && can(s.part)
-		if !whole && !part {
-			if s.part != 0 {
-				withheldParts = append(withheldParts, s.kind)
-			} else {
-				c.Withheld = append(c.Withheld, s.kind)
-			}
-			continue
-		}
-		sql := s.sql
-		if own && s.ownSQL != "" {
-			sql = s.ownSQL
-		}
-		b.Queue(sql, pid, a.tenant)
-		reads = append(reads, read{s, !whole})
-	}
-	c.Withheld = append(c.Withheld, withheldParts...)
-
 	err = sendBatch(ctx, r.db, b, func(br pgx.BatchResults) error {
 		p, err := r.readGetPatient(br)
 		if err != nil {
@@ -230,7 +275,7 @@ func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 				return err
 			}
 			for rows.Next() {
-				if err := rd.s.add(&c, rows, rd.partOnly); err != nil {
+				if err := rd.s.add(&c, rows); err != nil {
 					rows.Close()
 					return err
 				}
@@ -242,14 +287,132 @@ func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return Chart{}, r.notFound(ctx, a, fmt.Errorf("ehr: %s %s: %w", op, id, ErrNotFound))
-		}
-		return Chart{}, dbError(op+" "+id, err)
-	}
-	if !can(rbac.KindContact) {
-		c.Patient.Contact, c.Patient.Emergency = Contact{}, EmergencyContact{}
+	if err := r.chartDone(ctx, op, id, ca, &c, err); err != nil {
+		return Chart{}, err
 	}
 	return c, nil
+}
+
+// chartAccess is the authorization of a read of a chart, or of one of
+// its sections: the access and the decision of each of chartKinds.
+type chartAccess struct {
+	a         *access
+	decisions []rbac.Decision
+	facts     facts
+}
+
+// can reports whether the actor may read kind k of the chart.
+func (ca *chartAccess) can(k rbac.Kind) bool { return ca.decision(k).Allowed }
+
+// decision returns the decision on kind k, one of chartKinds.
+func (ca *chartAccess) decision(k rbac.Kind) rbac.Decision {
+	return ca.decisions[slices.Index(chartKinds, k)]
+}
+
+// chartAccess decides, for the context's actor, the read of every kind
+// of the chart of patient id: first without facts, and when that leaves
+// some kind denied, again with the care-team and break-glass facts (one
+// round trip). The access is of kind k (what its audit event records).
+// It returns ErrInvalid for a malformed id.
+func (r *Repository) chartAccess(ctx context.Context, op, id string, k rbac.Kind) (*chartAccess, error) {
+	pid, err := parseID("ID", id)
+	if err != nil {
+		return nil, err
+	}
+	a, err := newAccess(ctx, op, rbac.ActionRead, k, pid)
+	if err != nil {
+		return nil, err
+	}
+	ca := &chartAccess{a: a, decisions: make([]rbac.Decision, len(chartKinds))}
+	decideAll := func(f facts) bool {
+		all := true
+		for i, k := range chartKinds {
+			ca.decisions[i] = r.authz.Decide(a.actor.Principal, rbac.ActionRead, k, a.target(f.onCareTeam, f.grant))
+			all = all && ca.decisions[i].Allowed
+		}
+		return all
+	}
+	if !decideAll(facts{}) {
+		if ca.facts, err = r.loadFacts(ctx, r.db, a); err != nil {
+			return nil, err
+		}
+		decideAll(ca.facts)
+	}
+	return ca, nil
+}
+
+// flagBreakGlass sets the access's decision to the first of ds (the
+// demographics decision), or to the one of them that was allowed under a
+// break-glass grant, and then flags the access and c.BreakGlass with the
+// grant.
+func (ca *chartAccess) flagBreakGlass(c *Chart, ds ...rbac.Decision) {
+	ca.a.decision = ds[0]
+	for _, d := range ds {
+		if d.Allowed && d.Condition == rbac.ConditionBreakGlass {
+			c.BreakGlass, ca.a.grant = true, ca.facts.grant
+			ca.a.decision = d
+		}
+	}
+}
+
+// sectionRead is one section a chart read reads: in part (partOnly)
+// or whole, in the variant of its statements.
+type sectionRead struct {
+	s        *chartSection
+	partOnly bool
+	variant  int
+}
+
+// read returns how the actor reads section s, and false when s is
+// withheld.
+func (ca *chartAccess) read(s *chartSection) (sectionRead, bool) {
+	whole, part := ca.can(s.kind), s.part != 0 && ca.can(s.part)
+	if !whole && !part {
+		return sectionRead{}, false
+	}
+	return sectionRead{s: s, partOnly: !whole, variant: s.variant(!whole, ca.a.ownRecord())}, true
+}
+
+// plan returns the sections of a chart read the actor may read, in
+// order, flags a break-glass read and lists the withheld ones in
+// c.Withheld: the contact, the sections not read at all, then the
+// sections read in part under another kind (the encounters).
+func (ca *chartAccess) plan(c *Chart) []sectionRead {
+	ca.flagBreakGlass(c, ca.decisions...)
+	if !ca.can(rbac.KindContact) {
+		c.Withheld = append(c.Withheld, rbac.KindContact)
+	}
+	var withheldParts []rbac.Kind
+	reads := make([]sectionRead, 0, len(chartSections))
+	for i := range chartSections {
+		s := &chartSections[i]
+		rd, ok := ca.read(s)
+		switch {
+		case !ok && s.part != 0:
+			withheldParts = append(withheldParts, s.kind)
+		case !ok:
+			c.Withheld = append(c.Withheld, s.kind)
+		default:
+			reads = append(reads, rd)
+		}
+	}
+	c.Withheld = append(c.Withheld, withheldParts...)
+	return reads
+}
+
+// chartDone finishes a chart read whose batch returned err: a patient
+// not in the tenant is not found (and audited as such), other errors are
+// database errors; without the contact permission the patient's contact
+// data is blanked.
+func (r *Repository) chartDone(ctx context.Context, op, id string, ca *chartAccess, c *Chart, err error) error {
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return r.notFound(ctx, ca.a, fmt.Errorf("ehr: %s %s: %w", op, id, ErrNotFound))
+		}
+		return dbError(op+" "+id, err)
+	}
+	if !ca.can(rbac.KindContact) {
+		c.Patient.Contact, c.Patient.Emergency = Contact{}, EmergencyContact{}
+	}
+	return nil
 }

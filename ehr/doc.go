@@ -12,7 +12,25 @@
 //	pool, _ := pgxpool.New(ctx, url)
 //	repo := ehr.NewRepository(pool)        // rbac.Default() policy
 //	ctx = ehr.NewContext(ctx, ehr.Actor{Principal: principal, RequestID: rid, IP: ip})
-//	chart, err := repo.Chart(ctx, patientID)
+//	view, err := repo.ChartView(ctx, patientID, ehr.ChartBounds{}) // a clinician's chart, bounded
+//	more, err := repo.ChartSection(ctx, patientID, ehr.SectionQuery{Kind: rbac.KindNote, Cursor: view.Section(rbac.KindNote).Next})
+//	chart, err := repo.Chart(ctx, patientID) // the whole record: $everything, export
+//
+// # Charts: bounded and whole
+//
+// A patient's history grows without bound; a clinician's view of it must
+// not. ChartView reads, for each section the actor may read, its most
+// recent rows (DefaultSectionLimit; the vital signs of the last
+// DefaultVitalsWindow, at most DefaultObservationLimit), newest first,
+// with the counts a clinician expects (SectionSummary: total, active) and
+// an opaque keyset cursor, bound to the patient and the section, for the
+// rest; ChartSection reads the next page of one section with it,
+// authorized and audited as the chart's read of that section. Each page
+// is a backward index scan that stops at its bound and each count a scan
+// of the patient's rows of one index (migration 0008), so a long stay
+// opens about as fast as a new patient (BenchmarkChart/long and /short).
+// Chart is the whole, unbounded read, for FHIR $everything, bulk export
+// and transfer.
 //
 // # Model
 //
@@ -89,8 +107,8 @@
 // # What a patient reads of their own record
 //
 // A principal whose PatientID names the patient reads that record as its
-// patient, whatever its roles: Chart returns the notes their physicians
-// signed (signed, amended, and a signed note later entered in error,
+// patient, whatever its roles: Chart, ChartView and ChartSection return
+// (and count) the notes their physicians signed (signed, amended, and a signed note later entered in error,
 // kept and marked), never a draft nor a draft entered in error; History
 // of a note lists only its signed versions, and the history of a note
 // never signed is ErrNotFound, as if it did not exist. A physician who is
@@ -184,7 +202,10 @@
 // keyset-paginated on (sort_key, patient_id): patients registered while a
 // client pages neither repeat nor hide those already there. A cursor
 // carries a fingerprint of its query's filters and is refused by another
-// query.
+// query. A name of one word and no other filter (the search a front desk
+// starts with, which may match tens of thousands of patients) is served
+// by the word table of migration 0009 (namewords.go): the same results
+// and cursors, reading about a page a word instead of every match.
 //
 // # SQL
 //

@@ -18,7 +18,7 @@ func TestQuickstart(t *testing.T) {
 		if err := run(context.Background(), url, &out); err != nil {
 			t.Fatal(err)
 		}
-		want := `schema at version 7
+		want := `schema at version 8
 registered patient version 1
 chart of María José Núñez Pérez: 3 observations
   Heart rate = 78 /min

@@ -195,6 +195,18 @@ func TestBaselineChartMatchesAPI(t *testing.T) {
 			if s := cb.getJSON(t, base+"/chart/"+id, "", &got); s != http.StatusOK {
 				t.Fatalf("baseline chart %s (audited %v): %d", id, audited, s)
 			}
+			// The sections' cursors are ehr's, which the baseline cannot
+			// make (it gives a placeholder), and their windows start at
+			// each server's now: compare whether there is a next, and
+			// the counts.
+			for _, c := range []map[string]any{want, got} {
+				ss, _ := c["sections"].(map[string]any)
+				for _, v := range ss {
+					m, _ := v.(map[string]any)
+					m["next"] = m["next"] != nil
+					delete(m, "since")
+				}
+			}
 			for k := range want {
 				if !reflect.DeepEqual(want[k], got[k]) {
 					t.Errorf("chart %s, audited %v: section %q differs", id, audited, k)

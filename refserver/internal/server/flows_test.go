@@ -83,6 +83,11 @@ type chartOut struct {
 	} `json:"appointments"`
 	Withheld   []string `json:"withheld"`
 	BreakGlass bool     `json:"break_glass"`
+	// Sections counts each section (the chart shows the most recent
+	// rows of each).
+	Sections map[string]struct {
+		Total int `json:"total"`
+	} `json:"sections"`
 }
 
 // newPatient registers a patient of tenant A (as the admissions desk,
@@ -223,7 +228,7 @@ func TestMedicoScenario(t *testing.T) {
 		}
 		return c
 	}
-	before := len(chart().Observations)
+	before := chart().Sections["observations"].Total
 	// Vitals: an implausible value is refused next to its field.
 	res := f.post("/medico/pacientes/"+pid+"/constantes", cookies, url.Values{"heart_rate": {"900"}, "temperature": {"37,2"}})
 	if b := body(t, res); res.StatusCode != 422 || !strings.Contains(b, `id="heart_rate-error"`) {
@@ -234,7 +239,7 @@ func TestMedicoScenario(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("record vitals: %d", res.StatusCode)
 	}
-	if got := len(chart().Observations); got != before+7 {
+	if got := chart().Sections["observations"].Total; got != before+7 {
 		t.Errorf("observations %d, want %d", got, before+7)
 	}
 	page := body(t, f.get("/medico/pacientes/"+pid, cookies, ""))

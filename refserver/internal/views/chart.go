@@ -1,5 +1,12 @@
 package views
 
+import (
+	"context"
+	"strconv"
+
+	"github.com/historiaehr/historia/refserver/internal/i18n"
+)
+
 // ChartData is a patient's chart: the physician's working page, and, read
 // only (an empty Can), the patient's own.
 type ChartData struct {
@@ -27,6 +34,51 @@ type ChartData struct {
 	Form   Form
 	// AlertKey is a catalog key shown at the top (error.409, ...).
 	AlertKey string
+	// Counts are the sizes of the sections, by section ("notes",
+	// "conditions", "allergies", "medications", "observations"): how
+	// many rows are shown of how many, and the link to the rest. A
+	// section without one shows no count.
+	Counts map[string]SectionCount
+	// Windows are the windows of vital signs offered, the one shown
+	// marked Current.
+	Windows []WindowLink
+	// Section, on the page of one section (ChartMore), is that section.
+	Section string
+}
+
+// SectionCount is what a chart section tells of its size: Shown of
+// Total rows (in the window, for the vital signs), and the link to the
+// rows after them ("" when there are none).
+type SectionCount struct {
+	Shown, Total int
+	More         string
+}
+
+// WindowLink is one window of vital signs the chart offers: its label
+// (a catalog key), its link, and whether it is the one shown.
+type WindowLink struct {
+	LabelKey, URL string
+	Current       bool
+}
+
+// countText writes n with the thousands grouped as the language of ctx
+// does (2,003 in English, 2.003 in Spanish).
+func countText(ctx context.Context, n int) string {
+	sep := "."
+	if i18n.FromContext(ctx) == i18n.EN {
+		sep = ","
+	}
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + sep + s[i:]
+	}
+	return s
+}
+
+// count returns the count of section s, and whether there is one.
+func (d ChartData) count(s string) (SectionCount, bool) {
+	c, ok := d.Counts[s]
+	return c, ok
 }
 
 // Record names one version of a clinical record, what the forms that

@@ -37,6 +37,24 @@ func TestGoldenChart(t *testing.T) {
 	bg := sampleChart()
 	bg.Can, bg.BreakGlass, bg.Errors, bg.Form = allChart, true, FieldErrors{}, Form{}
 	golden(t, "chart_breakglass_active", Chart(p, bg))
+	// A long record, bounded: counts, links to the rest, the windows of
+	// vital signs; and the page of one section beyond the chart.
+	long := sampleChart()
+	long.Can, long.Errors, long.Form = allChart, FieldErrors{}, Form{}
+	long.Counts = map[string]SectionCount{"notes": {Shown: 2, Total: 2003, More: "/medico/pacientes/p-1/seccion/notas?cursor=AQID"},
+		"conditions": {Shown: 1, Total: 1}, "allergies": {Shown: 1, Total: 1}, "medications": {Shown: 1, Total: 1},
+		"observations": {Shown: 1, Total: 1264, More: "/medico/pacientes/p-1/seccion/constantes?cursor=BAUG"}}
+	long.Windows = []WindowLink{{LabelKey: "vitals.window_7", URL: "/medico/pacientes/p-1?ventana=7#vitals"},
+		{LabelKey: "vitals.window_30", URL: "/medico/pacientes/p-1?ventana=30#vitals", Current: true},
+		{LabelKey: "vitals.window_365", URL: "/medico/pacientes/p-1?ventana=365#vitals"},
+		{LabelKey: "vitals.window_all", URL: "/medico/pacientes/p-1?ventana=todo#vitals"}}
+	golden(t, "chart_bounded", Chart(p, long))
+	more := ChartData{Patient: long.Patient, Notes: long.Notes, Section: "notes", Can: Can{},
+		Counts: map[string]SectionCount{"notes": {Shown: 2, Total: 2003, More: "/medico/pacientes/p-1/seccion/notas?cursor=CQoL"}}}
+	golden(t, "chart_more_notes", ChartMore(p, more, "/medico/pacientes/p-1#notes"))
+	obs := ChartData{Patient: long.Patient, Observations: long.Observations, Section: "observations", Can: Can{},
+		Counts: map[string]SectionCount{"observations": {Shown: 1, Total: 1264}}}
+	golden(t, "chart_more_observations", ChartMore(p, obs, "/medico/pacientes/p-1#vitals"))
 	golden(t, "note_history", NoteHistory(Page{TitleKey: "notes.history", Path: "/x", User: staffUser}, HistoryData{PatientID: "p-1", NoteID: "n-1",
 		Versions: []VersionView{{Version: 1, At: "2026-11-01 09:00", By: "Dra. Ruiz", Status: "draft", Title: "Evolución", Body: "Texto"},
 			{Version: 3, At: "2026-11-02 09:00", By: "Dra. Ruiz", Status: "amended", Reason: "Error de transcripción", Title: "Evolución", Body: "Texto corregido"}}}))

@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/historiaehr/historia/ehr"
 	"github.com/historiaehr/historia/refserver/internal/web/api"
 )
 
@@ -61,23 +62,50 @@ const (
 	patientSQL = `SELECT ` + patientColumns + ` FROM patients WHERE patient_id = $2 AND tenant_id = $1`
 )
 
-// chartSQL is ehr's chartSQL: the rows of patient $1 of tenant $2 from
-// table, ordered by order and then id.
-func chartSQL(columns, table, order string) string {
-	return `SELECT ` + columns + ` FROM ` + table + ` WHERE patient_id = $1 AND tenant_id = $2 ORDER BY ` + order + `, id`
+// section is one of ehr's chartSections as its bounded read (ChartView,
+// ehr/chartview.go) reads it: the page, newest first, at most limit+1
+// rows ($3 the window's start, $4 its end, $5 the nil UUID: no cursor;
+// $6 the limit), and the count of the rows and of the active ones in the
+// window ($3, $4), with name its key in the JSON's sections ("" for the
+// care team, read and not part of the API's chart).
+type section struct {
+	name, page, count string
+	limit             int
+	window            bool
 }
 
-// sections are the statements of ehr's chartSections, in the same order.
-var sections = [...]string{
-	chartSQL(encounterColumns, "encounters", "started_at"),
-	chartSQL(appointmentColumns, "appointments", "starts_at"),
-	chartSQL(careTeamColumns, "care_team_members", "starts_at"),
-	chartSQL(noteColumns, "clinical_notes", "created_at"),
-	chartSQL(conditionColumns, "conditions", "created_at"),
-	chartSQL(allergyColumns, "allergies", "created_at"),
-	chartSQL(medicationColumns, "medication_requests", "created_at"),
-	chartSQL(observationColumns, "observations", "effective_at"),
+// bounded returns the bounded read of table, ordered by order, counting
+// as active the rows where active holds ("" for none).
+func bounded(name, columns, table, order, active string, limit int, window bool) section {
+	where := `patient_id = $1 AND tenant_id = $2`
+	act := `0`
+	if active != "" {
+		act = `count(*) FILTER (WHERE ` + active + `)`
+	}
+	return section{name: name, limit: limit, window: window,
+		page: `SELECT ` + columns + ` FROM ` + table + ` WHERE ` + where + ` AND ` + order + ` >= $3 AND (` + order + `, id) < ($4, $5) ORDER BY ` +
+			order + ` DESC, id DESC LIMIT $6`,
+		count: `SELECT count(*), ` + act + ` FROM ` + table + ` WHERE ` + where + ` AND ` + order + ` >= $3 AND ` + order + ` < $4`}
 }
+
+// sections are the statements of ehr's chartSections, in the same order,
+// with ehr's default bounds (ehr.DefaultSectionLimit rows, the
+// observations of the last ehr.DefaultVitalsWindow, at most
+// ehr.DefaultObservationLimit).
+var sections = [...]section{
+	bounded("encounters", encounterColumns, "encounters", "started_at", `status = 'in-progress'`, ehr.DefaultSectionLimit, false),
+	bounded("appointments", appointmentColumns, "appointments", "starts_at", `status IN ('booked', 'arrived')`, ehr.DefaultSectionLimit, false),
+	bounded("", careTeamColumns, "care_team_members", "starts_at", `status = 'active'`, ehr.DefaultSectionLimit, false),
+	bounded("notes", noteColumns, "clinical_notes", "created_at", "", ehr.DefaultSectionLimit, false),
+	bounded("conditions", conditionColumns, "conditions", "created_at", `status = 'active'`, ehr.DefaultSectionLimit, false),
+	bounded("allergies", allergyColumns, "allergies", "created_at", `status = 'active'`, ehr.DefaultSectionLimit, false),
+	bounded("medications", medicationColumns, "medication_requests", "created_at", `status = 'active'`, ehr.DefaultSectionLimit, false),
+	bounded("observations", observationColumns, "observations", "effective_at", "", ehr.DefaultObservationLimit, true),
+}
+
+// nextPlaceholder stands for the cursor of the rows after a page: ehr's
+// cursor encoding is unexported, and its length is what a client reads.
+const nextPlaceholder = "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 // The audit tables of Options.Audit and the two statements of ehr's audit
 // append (getPatientHeadSQL and getPatientEventSQL in ehr/patient.go:
@@ -174,7 +202,7 @@ func (s *Server) chart(w http.ResponseWriter, r *http.Request) {
 }
 
 // read reads the chart of pid in one round trip: a pgx.Batch of the
-// patient's row and the eight sections (with Audit, inside BEGIN ...
+// patient's row and the eight sections, bounded (a page and a count each) (with Audit, inside BEGIN ...
 // COMMIT with the two audit statements after the row, as ehr sends it).
 func (s *Server) read(ctx context.Context, pid pgtype.UUID) (api.ChartJSON, error) {
 	c := api.ChartJSON{Notes: []api.NoteJSON{}, Conditions: []api.ConditionJSON{}, Allergies: []api.AllergyJSON{},
@@ -188,8 +216,18 @@ func (s *Server) read(ctx context.Context, pid pgtype.UUID) (api.ChartJSON, erro
 	if s.audit {
 		s.queueAudit(b, pid)
 	}
+	now := time.Now()
+	unbounded := pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	end := pgtype.Timestamptz{InfinityModifier: pgtype.Infinity, Valid: true}
+	since := pgtype.Timestamptz{Time: now.Add(-ehr.DefaultVitalsWindow), Valid: true}
+	c.Sections = map[string]api.SectionJSON{}
 	for _, q := range sections {
-		b.Queue(q, pid, s.tenant)
+		from := unbounded
+		if q.window {
+			from = since
+		}
+		b.Queue(q.page, pid, s.tenant, from, end, pgtype.UUID{Valid: true}, q.limit+1)
+		b.Queue(q.count, pid, s.tenant, from, end)
 	}
 	if s.audit {
 		b.Queue("commit")
@@ -221,21 +259,43 @@ func (s *Server) read(ctx context.Context, pid pgtype.UUID) (api.ChartJSON, erro
 				return errors.New("audit event not written")
 			}
 		}
-		for i := range sections {
+		for i, q := range sections {
 			rows, err := br.Query()
 			if err != nil {
 				return err
 			}
+			n, more := 0, false
 			for rows.Next() {
+				if n == q.limit {
+					more = true
+					break
+				}
 				if err := scanRow(&c, i, rows); err != nil {
 					rows.Close()
 					return err
 				}
+				n++
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
 				return err
 			}
+			var total, active int
+			if err := br.QueryRow().Scan(&total, &active); err != nil {
+				return err
+			}
+			if q.name == "" {
+				continue
+			}
+			sj := api.SectionJSON{Total: total, Active: active}
+			if more {
+				sj.Next = nextPlaceholder
+			}
+			if q.window {
+				t := since.Time.UTC()
+				sj.Since = &t
+			}
+			c.Sections[q.name] = sj
 		}
 		if s.audit {
 			_, err := br.Exec()

@@ -4,7 +4,7 @@
 //
 //	me.go             /me
 //	patients.go       /patients, /patients/{id}, access log, care team, break-the-glass, /my-patients
-//	chart.go          /patients/{id}/chart
+//	chart.go          /patients/{id}/chart (bounded, with counts and cursors), /patients/{id}/chart/{section}
 //	notes.go          /patients/{id}/notes/...
 //	records.go        conditions, allergies, medications, observations, entered-in-error
 //	appointments.go   /appointments/..., /patients/{id}/appointments

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ import (
 func (p *pages) routesChart() {
 	medico := func(pattern string, h web.Handler) { p.handle(pattern, app.RoleMedico, h) }
 	medico("GET /medico/pacientes/{id}", p.chart)
+	medico("GET /medico/pacientes/{id}/seccion/{section}", p.chartMore("/medico/pacientes/"))
 	medico("POST /medico/pacientes/{id}/notas", p.chartPost(chartAction{
 		form: named("note"), anchor: "notes", fields: map[string]string{"Title": "title", "Body": "body"},
 		run: func(r *http.Request, pid string, f views.Form) (views.FieldErrors, error) {
@@ -152,8 +154,9 @@ func authors(c ehr.Chart) []string {
 	return ids
 }
 
-// chartView turns a chart into the view model of its clinical sections
-// (the caller sets Can), the authors named through nm.
+// chartView turns a chart, each section newest first (ehr.ChartView),
+// into the view model of its clinical sections (the caller sets Can),
+// the authors named through nm.
 func chartView(c ehr.Chart, nm app.Names) views.ChartData {
 	d := views.ChartData{Patient: patientDetail(c.Patient), BreakGlass: c.BreakGlass, Errors: views.FieldErrors{}, Form: views.Form{}}
 	for _, k := range clinicalKinds {
@@ -188,9 +191,9 @@ func chartView(c ehr.Chart, nm app.Names) views.ChartData {
 	for i, v := range vitalSigns {
 		series[i] = views.Series{LabelKey: v.LabelKey, Unit: v.Unit}
 	}
-	// Newest first in the table; the chart sorts by time itself.
-	for i := len(c.Observations) - 1; i >= 0; i-- {
-		o := c.Observations[i]
+	// Newest first in the table, as read (ChartView); the chart sorts by
+	// time itself.
+	for _, o := range c.Observations {
 		ov := views.ObservationView{Record: record(rbac.KindObservation, o.ID, o.Version, o.Status), At: web.LocalTime(o.EffectiveAt), Display: o.Display}
 		if o.Value != nil {
 			ov.Value = web.FormatNumber(*o.Value) + " " + o.Unit
@@ -231,17 +234,124 @@ func (p *pages) chartCan(c app.Caller) views.Can {
 }
 
 // chartPage reads the chart of patient pid for the physician and
-// returns its view model and layout: the chart (one or two round trips)
-// and every name it shows (one statement).
+// returns its view model and layout: the bounded chart (ehr.ChartView,
+// one or two round trips: each section's most recent rows and counts,
+// the vital signs of the window the request asks for) and every name it
+// shows (one statement).
 func (p *pages) chartPage(r *http.Request, c app.Caller, pid string) (views.Page, views.ChartData, error) {
-	ch, err := p.records.Chart(r.Context(), pid)
+	base := "/medico/pacientes/" + pid
+	win := vitalsWindow(r)
+	v, err := p.records.ChartView(r.Context(), pid, ehr.ChartBounds{Window: win.window})
 	if err != nil {
 		return views.Page{}, views.ChartData{}, err
 	}
-	nm := p.names.Names(r.Context(), c, authors(ch), nil)
-	d := chartView(ch, nm)
+	nm := p.names.Names(r.Context(), c, authors(v.Chart), nil)
+	d := chartView(v.Chart, nm)
 	d.Can = p.chartCan(c)
+	boundedView(&d, v, base, win)
 	return p.web.LayoutNamed(r, c, "chart.title", nm), d, nil
+}
+
+// sectionPath is a section a chart pages further: the path segment of
+// its page, its name in views.ChartData, its kind.
+type sectionPath struct {
+	segment, name string
+	kind          rbac.Kind
+}
+
+// chartSectionPaths are the sections a chart pages further, by the path
+// segment of their page ("more"), with their name in views.ChartData.
+var chartSectionPaths = []sectionPath{
+	{"notas", "notes", rbac.KindNote},
+	{"diagnosticos", "conditions", rbac.KindCondition},
+	{"alergias", "allergies", rbac.KindAllergy},
+	{"medicacion", "medications", rbac.KindMedication},
+	{"constantes", "observations", rbac.KindObservation},
+}
+
+// windowChoice is a window of vital signs a chart offers: its value in
+// the query (ventana), its label and the ehr.ChartBounds window.
+type windowChoice struct {
+	value, labelKey string
+	window          time.Duration
+}
+
+// vitalsWindows are the windows of vital signs the chart offers; the
+// second is the default (ehr.DefaultVitalsWindow).
+var vitalsWindows = []windowChoice{
+	{"7", "vitals.window_7", 7 * 24 * time.Hour},
+	{"30", "vitals.window_30", ehr.DefaultVitalsWindow},
+	{"365", "vitals.window_365", 365 * 24 * time.Hour},
+	{"todo", "vitals.window_all", -1},
+}
+
+// vitalsWindow returns the window of vital signs r asks for (ventana),
+// the default for none or an unknown one.
+func vitalsWindow(r *http.Request) windowChoice {
+	v := r.URL.Query().Get("ventana")
+	for _, w := range vitalsWindows {
+		if w.value == v {
+			return w
+		}
+	}
+	return vitalsWindows[1]
+}
+
+// boundedView adds to d what a bounded chart v tells: each section's
+// count and the link to its rest (under base, the chart's path), and the
+// windows of vital signs, win shown.
+func boundedView(d *views.ChartData, v ehr.ChartView, base string, win windowChoice) {
+	d.Counts = map[string]views.SectionCount{}
+	shown := map[rbac.Kind]int{rbac.KindNote: len(v.Notes), rbac.KindCondition: len(v.Conditions), rbac.KindAllergy: len(v.Allergies),
+		rbac.KindMedication: len(v.Medications), rbac.KindObservation: len(v.Observations)}
+	for _, s := range chartSectionPaths {
+		sum, ok := v.Sections[s.kind]
+		if !ok {
+			continue
+		}
+		sc := views.SectionCount{Shown: shown[s.kind], Total: sum.Total}
+		if sum.Next != "" {
+			sc.More = base + "/seccion/" + s.segment + "?cursor=" + url.QueryEscape(sum.Next)
+		}
+		d.Counts[s.name] = sc
+	}
+	if _, ok := v.Sections[rbac.KindObservation]; ok && win.value != "" {
+		for _, w := range vitalsWindows {
+			d.Windows = append(d.Windows, views.WindowLink{LabelKey: w.labelKey, URL: base + "?ventana=" + w.value + "#vitals", Current: w.value == win.value})
+		}
+	}
+}
+
+// chartMore is the page of one section of a chart beyond what the chart
+// shows (ehr.ChartSection: authorized and audited as the chart's read of
+// that section), its rows newest first from the cursor of the request,
+// for the chart under prefix (the physician's, the patient's portal).
+func (p *pages) chartMore(prefix string) web.Handler {
+	return func(w http.ResponseWriter, r *http.Request, c app.Caller) error {
+		pid, seg := r.PathValue("id"), r.PathValue("section")
+		i := slices.IndexFunc(chartSectionPaths, func(s sectionPath) bool { return s.segment == seg })
+		if i < 0 {
+			return app.Invalid(app.FieldError{Field: "section", Code: ehr.CodeNotAllowed})
+		}
+		s := chartSectionPaths[i]
+		v, err := p.records.ChartSection(r.Context(), pid, ehr.SectionQuery{Kind: s.kind, Cursor: r.URL.Query().Get("cursor")})
+		if err != nil {
+			return err
+		}
+		if c.PatientOnly() {
+			v.Notes = app.PatientNotes(v.Notes)
+		}
+		nm := p.names.Names(r.Context(), c, authors(v.Chart), nil)
+		d := chartView(v.Chart, nm)
+		d.Can, d.Section, d.BreakGlass = views.Can{}, s.name, v.BreakGlass
+		boundedView(&d, v, prefix+pid, windowChoice{})
+		back := prefix + pid + "#" + s.name
+		if s.name == "observations" {
+			back = prefix + pid + "#vitals"
+		}
+		p.web.Render(w, r, http.StatusOK, views.ChartMore(p.web.LayoutNamed(r, c, "chart.title", nm), d, back))
+		return nil
+	}
 }
 
 // chart is a patient's chart for a physician.

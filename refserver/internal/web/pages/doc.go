@@ -2,9 +2,9 @@
 // per page (the page's handlers, its forms and the view model it
 // builds), rendered with package views:
 //
-//	portal.go        /paciente/{id}   the patient's own chart
+//	portal.go        /paciente/{id}   the patient's own chart (and .../seccion/{section}, the rest of a section)
 //	medico.go        /medico          the physician's patients and search
-//	chart.go         /medico/pacientes/{id}/...  the chart and its forms
+//	chart.go         /medico/pacientes/{id}/...  the chart (bounded), its forms and .../seccion/{section}
 //	admisionista.go  /admisionista/...  registration, admissions, care team
 //	secretaria.go    /secretaria/...  the agenda
 //	admin.go         /admin/...       user accounts

@@ -10,11 +10,14 @@ import (
 	"github.com/historiaehr/historia/refserver/internal/web"
 )
 
-// The patient's own page (/paciente/{id}): the chart read-only, their
-// appointments and who viewed the record.
+// The patient's own page (/paciente/{id}): the chart read-only (bounded:
+// each section's most recent rows, with the counts and a page for the
+// rest, /paciente/{id}/seccion/{section}), their appointments and who
+// viewed the record.
 
 func (p *pages) routesPortal() {
 	p.handle("GET /paciente/{id}", app.RolePaciente, p.portal)
+	p.handle("GET /paciente/{id}/seccion/{section}", app.RolePaciente, p.chartMore("/paciente/"))
 }
 
 // portal is the patient's own page. Another patient's id is not found
@@ -22,10 +25,12 @@ func (p *pages) routesPortal() {
 // refused attempt.
 func (p *pages) portal(w http.ResponseWriter, r *http.Request, c app.Caller) error {
 	ctx := r.Context()
-	ch, err := p.records.Chart(ctx, r.PathValue("id"))
+	win := vitalsWindow(r)
+	v, err := p.records.ChartView(ctx, r.PathValue("id"), ehr.ChartBounds{Window: win.window})
 	if err != nil {
 		return err
 	}
+	ch := v.Chart
 	log, err := p.records.AccessLog(ctx, ch.Patient.ID, 200)
 	if err != nil {
 		return err
@@ -41,8 +46,8 @@ func (p *pages) portal(w http.ResponseWriter, r *http.Request, c app.Caller) err
 	nm := p.names.Names(ctx, c, users, practitioners)
 	d := views.PortalData{Patient: patientDetail(ch.Patient), Chart: chartView(ch, nm)}
 	d.Chart.Can = views.Can{}
-	for i := len(ch.Appointments) - 1; i >= 0; i-- {
-		a := ch.Appointments[i]
+	boundedView(&d.Chart, v, "/paciente/"+ch.Patient.ID, win)
+	for _, a := range ch.Appointments { // newest first
 		d.Appointments = append(d.Appointments, appointmentView(ehr.AppointmentEntry{Appointment: a}, nm.Practitioner(a.PractitionerID)))
 	}
 	for _, e := range log {
