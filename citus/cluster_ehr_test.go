@@ -102,6 +102,12 @@ func testClusterEHR(t *testing.T, opts citustest.Options) {
 	if page, err := h.Repo.SearchPatients(adm, ehr.PatientQuery{Name: "jose"}); err != nil || len(page.Patients) == 0 {
 		t.Fatalf("search by name = %d, %v", len(page.Patients), err)
 	}
+	// One word goes through the word table (patient_name_words on every
+	// shard, the dictionary on one), two through patients' indexes: the
+	// same patients in the same order, page after page.
+	if byWord, byIndex := searchAll(t, adm, h.Repo, "jose"), searchAll(t, adm, h.Repo, "jose jose"); !slices.Equal(byWord, byIndex) || len(byWord) != 24 {
+		t.Fatalf("search by one word = %v\nby two = %v", byWord, byIndex)
+	}
 	if _, err := h.Repo.ListAdmissions(adm, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -207,6 +213,26 @@ func testClusterEHR(t *testing.T, opts citustest.Options) {
 	}
 	if _, err := h.Repo.VerifyChain(aud, h.Tenant.ID); err != nil {
 		t.Errorf("VerifyChain(tenant) after migration 0007: %v", err)
+	}
+
+	// Migration 0009 on a cluster already distributed (an upgrade): its
+	// tables are made on the coordinator from the distributed patients,
+	// then Apply distributes them; a one-word search finds what it found.
+	before := searchAll(t, adm, h.Repo, "jose")
+	if _, err := conn.Exec(ctx, `DROP TABLE patient_name_words, patient_name_dictionary`); err != nil {
+		t.Fatal(err)
+	}
+	if migration, err = os.ReadFile("../ehr/migrations/0009_patient_name_words.sql"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, string(migration)); err != nil {
+		t.Fatalf("migration 0009 on the cluster: %v", err)
+	}
+	if rep, err := citus.Apply(ctx, conn, plan); err != nil || !rep.Changed() {
+		t.Fatalf("Apply after migration 0009 = %v, %v; want the word tables distributed", rep, err)
+	}
+	if after := searchAll(t, adm, h.Repo, "jose"); !slices.Equal(before, after) {
+		t.Errorf("search by one word after migration 0009 on the cluster = %v, want %v", after, before)
 	}
 
 	// Locate finds the patient of a record known by its id alone (a
@@ -344,4 +370,25 @@ func rowsPerNode(tb testing.TB, conn *pgx.Conn, table string) map[string]int64 {
 		tb.Fatal(err)
 	}
 	return out
+}
+
+// searchAll pages through SearchPatients by name, 5 patients a page, and
+// returns the ids found in order.
+func searchAll(t *testing.T, ctx context.Context, repo *ehr.Repository, name string) []string {
+	t.Helper()
+	var ids []string
+	q := ehr.PatientQuery{Name: name, Limit: 5}
+	for {
+		page, err := repo.SearchPatients(ctx, q)
+		if err != nil {
+			t.Fatalf("search %q: %v", name, err)
+		}
+		for _, p := range page.Patients {
+			ids = append(ids, p.ID)
+		}
+		if page.Next == "" {
+			return ids
+		}
+		q.Cursor = page.Next
+	}
 }

@@ -355,6 +355,7 @@ func (b *bulkImport) write(ctx context.Context, ps []*bulkPatient) error {
 	rows := map[string][][]any{}
 	var stays []func() error
 	var heads, events [][]any
+	var words []string // the name words, for the tenant's dictionary
 	pids := make([]uuid.UUID, 0, len(ps))
 	for _, bp := range ps {
 		pids = append(pids, bp.id)
@@ -364,6 +365,10 @@ func (b *bulkImport) write(ctx context.Context, ps []*bulkPatient) error {
 		rows[tPatients.name] = append(rows[tPatients.name], patientValues(p, bp.id, b.tenant, b.now, b.actor.Principal.UserID))
 		for _, ident := range p.identifiers() {
 			rows["patient_identifiers"] = append(rows["patient_identifiers"], []any{b.tenant, ident.System, ident.Value, bp.id})
+		}
+		for _, w := range nameWordsRows(b.tenant, bp.id, p.GivenNames, p.FamilyNames) {
+			rows["patient_name_words"] = append(rows["patient_name_words"], w)
+			words = append(words, w[1].(string))
 		}
 		chain := newChain(b, bp.id)
 		chain.add(b.access(bp.id, rbac.ActionCreate, rbac.KindDemographics, bp.id.String()), bp.decisions[0])
@@ -403,6 +408,14 @@ func (b *bulkImport) write(ctx context.Context, ps []*bulkPatient) error {
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.cols, pgx.CopyFromRows(rows[t.name])); err != nil {
 			return dbError(op+": copy "+t.name, err)
+		}
+	}
+	if len(words) > 0 {
+		slices.Sort(words)
+		dict := &pgx.Batch{}
+		queueDictionary(dict, b.tenant, slices.Compact(words))
+		if err := tx.SendBatch(ctx, dict).Close(); err != nil {
+			return dbError(op+": name dictionary", err)
 		}
 	}
 	batch := &pgx.Batch{}
@@ -447,7 +460,8 @@ var bulkTables = func() []struct {
 	ts := []struct {
 		name string
 		cols []string
-	}{{tPatients.name, patientInsertColumns}, {"patient_identifiers", []string{"tenant_id", "system", "value", "patient_id"}}}
+	}{{tPatients.name, patientInsertColumns}, {"patient_identifiers", []string{"tenant_id", "system", "value", "patient_id"}},
+		{"patient_name_words", nameWordsColumns}}
 	for _, t := range []table{tEncounters, tAppointments, tCareTeam, tNotes, tConditions, tAllergies, tMedications, tObservations} {
 		ts = append(ts, struct {
 			name string

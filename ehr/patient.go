@@ -232,7 +232,10 @@ func (r *Repository) RegisterPatient(ctx context.Context, p Patient) (Patient, e
 		}
 		_, err := writeKeyed(ctx, tx, op, tPatients, id, id, a.tenant, insertPatientSQL,
 			patientValues(&p, id, a.tenant, now, a.actor.Principal.UserID)...)
-		if err != nil || r.noAudit {
+		if err != nil {
+			return err
+		}
+		if err := writeNameWords(ctx, tx, op, a.tenant, id, p.GivenNames, p.FamilyNames, false, false); err != nil || r.noAudit {
 			return err
 		}
 		return r.audit(ctx, tx, a, now)
@@ -428,13 +431,13 @@ func (r *Repository) requirePatient(ctx context.Context, q DB, op string, a *acc
 	return nil
 }
 
-// lockPatient locks the patient's row and returns its version and
+// lockPatient locks the patient's row and returns its version, status and
 // identifiers, failing with ErrNotFound or (when version is not the
 // current one) ErrConflict.
 func lockPatient(ctx context.Context, tx pgx.Tx, op string, a *access, version int) (Patient, error) {
 	var cur Patient
-	err := tx.QueryRow(ctx, `SELECT document_type, document_number, identifiers, version FROM patients
-WHERE patient_id = $1 AND tenant_id = $2 FOR UPDATE`, a.patient, a.tenant).Scan(&cur.DocumentType, &cur.DocumentNumber, &cur.Identifiers, &cur.Version)
+	err := tx.QueryRow(ctx, `SELECT document_type, document_number, identifiers, version, status FROM patients
+WHERE patient_id = $1 AND tenant_id = $2 FOR UPDATE`, a.patient, a.tenant).Scan(&cur.DocumentType, &cur.DocumentNumber, &cur.Identifiers, &cur.Version, &cur.Status)
 	if err != nil {
 		return cur, dbError(op+" "+a.patient.String(), err)
 	}
@@ -515,6 +518,12 @@ WHERE patient_id = $1 AND patient_id = $2 AND tenant_id = $3 AND version = $4`,
 			p.Contact.Phone, p.Contact.Email, p.Contact.Address, p.Emergency.Name, p.Emergency.Phone,
 			p.Emergency.Relationship, now, a.actor.Principal.UserID)
 		if err != nil {
+			return err
+		}
+		// The names may have changed: the patient's words are those of
+		// the new names (none while entered in error).
+		if err := writeNameWords(ctx, tx, op, a.tenant, pid, p.GivenNames, p.FamilyNames, true,
+			cur.Status == StatusEnteredInError); err != nil {
 			return err
 		}
 		if err := r.audit(ctx, tx, a, now); err != nil {
@@ -1023,8 +1032,16 @@ func (r *Repository) SearchPatients(ctx context.Context, q PatientQuery) (Patien
 		if err := r.authorize(ctx, tx, op, a); err != nil {
 			return err
 		}
+		sqlText, args, done, err := r.searchByWords(ctx, tx, a.tenant, &f, cur, limit)
+		if err != nil {
+			return dbError(op, err)
+		}
+		if done {
+			// No word of the tenant starts with the name searched.
+			return r.audit(ctx, tx, a, r.clock())
+		}
 		qb := b
-		if f.Value != "" {
+		if sqlText == "" && f.Value != "" {
 			// The number is looked up first, in the table distributed by
 			// value (one shard), then only the patients it names are read
 			// (their shards): no fan-out.
@@ -1040,9 +1057,10 @@ func (r *Repository) SearchPatients(ctx context.Context, q PatientQuery) (Patien
 			}
 			qb = qb.Where("patient_id = ANY(?)", ids)
 		}
-		sqlText, args, err := qb.ToSql()
-		if err != nil {
-			return fmt.Errorf("ehr: %s: build query: %w", op, err)
+		if sqlText == "" {
+			if sqlText, args, err = qb.ToSql(); err != nil {
+				return fmt.Errorf("ehr: %s: build query: %w", op, err)
+			}
 		}
 		rows, err := tx.Query(ctx, sqlText, args...)
 		if err != nil {

@@ -13,8 +13,9 @@ import "github.com/historiaehr/historia/citus"
 //   - patient_identifiers distributed by value (identifier uniqueness
 //     within a tenant across all patients), and appointment_slots by
 //     practitioner_id (no double booking), and portal_activations by
-//     code_hash (a redemption knows only the code), each in its own
-//     colocation group.
+//     code_hash (a redemption knows only the code), and
+//     patient_name_dictionary by tenant_id (a tenant's name words, one
+//     shard), each in its own colocation group.
 //
 // The same schema runs unchanged on plain PostgreSQL.
 func DistributionPlan() citus.Plan {
@@ -37,9 +38,11 @@ func DistributionPlan() citus.Plan {
 			byPatient("break_glass_grants"),
 			byPatient("audit_heads"),
 			byPatient("audit_events"),
+			byPatient("patient_name_words"),
 			{Name: "patient_identifiers", Column: "value"},
 			{Name: "appointment_slots", Column: "practitioner_id"},
 			{Name: "portal_activations", Column: "code_hash"},
+			{Name: "patient_name_dictionary", Column: "tenant_id"},
 		},
 	}
 }

@@ -361,6 +361,12 @@ WHERE patient_id = $1 AND `+t.idCol+` = $2 AND tenant_id = $3 AND version = $4`+
 				return err
 			}
 		}
+		if t == tPatients {
+			// A patient entered in error leaves the word table (namewords.go).
+			if _, err := tx.Exec(ctx, deleteNameWordsSQL, pid, a.tenant); err != nil {
+				return dbError(op+" "+ref.ID+": name words", err)
+			}
+		}
 		return r.audit(ctx, tx, a, r.clock())
 	})
 	return nv, r.notFound(ctx, a, err)

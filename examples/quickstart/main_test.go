@@ -18,7 +18,7 @@ func TestQuickstart(t *testing.T) {
 		if err := run(context.Background(), url, &out); err != nil {
 			t.Fatal(err)
 		}
-		want := `schema at version 8
+		want := `schema at version 9
 registered patient version 1
 chart of María José Núñez Pérez: 3 observations
   Heart rate = 78 /min
