@@ -12,18 +12,20 @@
 // record's patient is the first of its subject, patient or
 // participant.actor references that names a Patient of the input (by
 // fullUrl, urn:uuid, Type/id, or an absolute URL ending in Type/id). The
-// second pass imports the practitioners, then each patient: it reads the
-// patient's resources back by offset, decodes them with their references
-// rewritten, and stores the patient (RegisterPatient) and every record
-// (ImportRecord: kept as it is in the source, audited with the action
-// import) in one transaction (ehr.Repository.InTx). Workers import
-// several patients at once, each in its own transaction.
+// second pass imports the practitioners, then the patients in batches
+// (Options.BatchSize): it reads each patient's resources back by offset,
+// decodes them with their references rewritten, and stores the batch with
+// ehr.Repository.ImportPatients, the bulk form of RegisterPatient and
+// ImportRecord (each record kept as it is in the source, audited with the
+// action import): one transaction a batch, written with COPY, each
+// patient whole or not at all. Workers decode and write several batches
+// at once.
 //
 // # All or nothing per patient, idempotent
 //
 // A patient is committed whole or not at all: a failure, a cancelled
-// context or a killed process rolls back the patient being imported, and
-// nothing of it remains. A patient whose identity document is already a
+// context or a killed process rolls back the batches being imported, and
+// nothing of their patients remains. A patient whose identity document is already a
 // patient's of the tenant is skipped whole ("already present"): a run
 // after an interrupted one skips the patients committed and imports the
 // others, and a second run of the same input creates nothing. The import
