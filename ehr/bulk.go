@@ -194,7 +194,6 @@ func (b *bulkImport) prepare(i int, pi PatientImport) {
 		res.Err = err
 		return
 	}
-	p.ID = bp.id.String()
 	a := b.access(bp.id, rbac.ActionCreate, rbac.KindDemographics, "")
 	bp.decisions = append(bp.decisions, b.r.authz.Decide(b.actor.Principal, a.action, a.kind, a.target(false, nil)))
 	for _, pl := range bp.plans {
@@ -695,9 +694,21 @@ func keys(m map[uuid.UUID]bool) []uuid.UUID {
 	return ks
 }
 
-// importAlone imports patient i of the call by itself: RegisterPatient
-// and ImportRecord for each record, encounters first, in one InTx.
+// importAlone imports patient i of the call by itself (importOnce), again
+// when it lost a deadlock or a serialization conflict to another
+// transaction (at most three tries): that is no fault of the patient's.
 func (b *bulkImport) importAlone(ctx context.Context, i int, pi PatientImport) error {
+	for try := 1; ; try++ {
+		err := b.importOnce(ctx, i, pi)
+		if err != nil || try == 3 || !errors.Is(b.res[i].Err, errConcurrent) {
+			return err
+		}
+	}
+}
+
+// importOnce imports patient i of the call by itself: RegisterPatient
+// and ImportRecord for each record, encounters first, in one InTx.
+func (b *bulkImport) importOnce(ctx context.Context, i int, pi PatientImport) error {
 	res := &b.res[i]
 	*res = ImportResult{}
 	p := pi.Patient

@@ -450,3 +450,35 @@ CREATE TRIGGER refuse_obs BEFORE INSERT ON observations FOR EACH ROW EXECUTE FUN
 		must(b.Repo.VerifyChain(b.As(b.Auditor), r.Patient.ID))
 	}
 }
+
+// TestImportPatientsRetriesConcurrent: a serialization failure is no
+// fault of the patient's: the one-patient path tries again and imports
+// it. A trigger fails the fast path's COPY and the first lone try with
+// SQLSTATE 40001 (counted by a sequence, which a rollback does not undo).
+func TestImportPatientsRetriesConcurrent(t *testing.T) {
+	db := ehrtest.NewDB(t)
+	b := ehrtest.NewHospital(t, db)
+	imp := ehr.NewRepository(db, ehr.WithAuthorizer(importEngine(t)))
+	if _, err := db.Exec(context.Background(), `CREATE SEQUENCE retry_obs;
+CREATE FUNCTION retry_obs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.unit = 'RETRY' AND nextval('retry_obs') <= 2 THEN
+  RAISE EXCEPTION 'try again' USING ERRCODE = 'serialization_failure'; END IF; RETURN NEW; END $$;
+CREATE TRIGGER retry_obs BEFORE INSERT ON observations FOR EACH ROW EXECUTE FUNCTION retry_obs()`); err != nil {
+		t.Fatal(err)
+	}
+	ctx := b.As(ehrtest.Staff(b.Tenant.ID, "importer"))
+	at := time.Now().UTC().Add(-24 * time.Hour).Truncate(time.Hour)
+	p := smallImport("RETRY-1", b.Practitioner.ID, at)
+	o := p.Records[3].(ehr.Observation)
+	o.Unit = "RETRY"
+	p.Records[3] = o
+	res := must(imp.ImportPatients(ctx, []ehr.PatientImport{p}))
+	if res[0].Err != nil || res[0].Patient.ID == "" {
+		t.Fatalf("%+v, want imported on a later try", res[0])
+	}
+	var tries int64
+	if err := db.QueryRow(context.Background(), `SELECT last_value FROM retry_obs`).Scan(&tries); err != nil || tries != 3 {
+		t.Fatalf("the trigger ran %d times (%v), want 3: the fast path, a failed lone try, the one that passed", tries, err)
+	}
+	must(b.Repo.VerifyChain(b.As(b.Auditor), res[0].Patient.ID))
+}

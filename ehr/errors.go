@@ -218,6 +218,11 @@ func (e *ChainError) Unwrap() error { return ErrChainBroken }
 // is ErrNotFound (the referenced record does not exist), a check violation
 // is ErrInvalid; anything else is wrapped opaquely so pgx types never reach
 // callers. op names the operation and ids only (no personal data).
+// errConcurrent marks an ErrConflict that is a serialization failure or a
+// deadlock: another transaction won, and the same work may simply be tried
+// again.
+var errConcurrent = errors.New("concurrent update")
+
 func dbError(op string, err error) error {
 	if err == nil {
 		return nil
@@ -235,7 +240,7 @@ func dbError(op string, err error) error {
 		case "23514", "22P02", "22007", "22008", "22003", "22021", "22P05":
 			return fmt.Errorf("ehr: %s: %w (sqlstate %s)", op, ErrInvalid, pg.Code)
 		case "40001", "40P01":
-			return fmt.Errorf("ehr: %s: %w: concurrent update (sqlstate %s)", op, ErrConflict, pg.Code)
+			return fmt.Errorf("ehr: %s: %w: %w (sqlstate %s)", op, ErrConflict, errConcurrent, pg.Code)
 		}
 		// The server's message may quote values; keep only the code.
 		return &dbErr{op: op, code: pg.Code}

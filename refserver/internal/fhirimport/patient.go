@@ -158,14 +158,9 @@ func (im *importer) store(ctx context.Context, rs []*ready) error {
 				}
 			}
 		}
-		var res []ehr.ImportResult
-		var err error
-		for attempt := 1; ; attempt++ {
-			res, err = im.opt.Repo.ImportPatients(ctx, in)
-			if !transient(err) || attempt == 3 {
-				break
-			}
-		}
+		// A deadlock or serialization failure is retried inside
+		// ImportPatients; an error here stops the import.
+		res, err := im.opt.Repo.ImportPatients(ctx, in)
 		if err != nil {
 			return fmt.Errorf("fhirimport: import patients: %w", err)
 		}
@@ -234,13 +229,6 @@ func records(pr prepared) []any {
 		}
 	}
 	return recs
-}
-
-// transient reports whether err is a deadlock or a serialization failure
-// (ehr's ErrConflict "concurrent update"), after which the patients'
-// transaction is tried again.
-func transient(err error) bool {
-	return errors.Is(err, ehr.ErrConflict) && strings.Contains(err.Error(), "concurrent update")
 }
 
 // rejectOf is the Reject of resource ri of type typ for err.
