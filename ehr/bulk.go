@@ -169,10 +169,10 @@ func (b *bulkImport) prepare(i int, pi PatientImport) {
 		res.Err = err
 		return
 	}
-	bp := &bulkPatient{i: i, id: newID(), p: p, ids: make([]uuid.UUID, len(pi.Records))}
-	recs, keys, errs := bindRecords(pi.Records, bp.id)
+	bp := &bulkPatient{i: i, id: newID(), p: p}
+	recs, ids, errs := bindRecords(pi.Records, bp.id)
+	bp.ids = ids
 	for j := range recs {
-		bp.ids[j] = keys[j]
 		if errs[j] != nil {
 			continue
 		}
@@ -489,14 +489,17 @@ var auditEventColumns = []string{"tenant_id", "patient_id", "seq", "id", "occurr
 
 // chain is a new patient's audit chain, built in memory.
 type chain struct {
-	b      *bulkImport
-	id     uuid.UUID
-	prev   []byte
-	seq    int64
-	events [][]any
+	b  *bulkImport
+	id uuid.UUID
+	// prev is the last event's hash, headPrev the hash before it.
+	prev, headPrev []byte
+	seq            int64
+	events         [][]any
 }
 
-func newChain(b *bulkImport, id uuid.UUID) *chain { return &chain{b: b, id: id, prev: []byte{}} }
+func newChain(b *bulkImport, id uuid.UUID) *chain {
+	return &chain{b: b, id: id, prev: []byte{}, headPrev: []byte{}}
+}
 
 // add appends the event of access a, decided d.
 func (c *chain) add(a *access, d rbac.Decision) {
@@ -509,17 +512,11 @@ func (c *chain) add(a *access, d rbac.Decision) {
 	hash := chainHash(c.prev, c.seq, appendCanonical(nil, &e, roles))
 	c.events = append(c.events, []any{c.b.tenant, c.id, c.seq, eid, e.OccurredAt, e.UserID, roles, e.Action, e.Kind,
 		e.RecordID, e.Outcome, e.Rule, e.BreakGlass, e.Reason, e.RequestID, e.IP, c.prev, hash})
-	c.prev = hash
+	c.headPrev, c.prev = c.prev, hash
 }
 
 // head is the chain's row in audit_heads.
-func (c *chain) head() []any {
-	prev := []byte{}
-	if n := len(c.events); n > 0 {
-		prev = c.events[n-1][16].([]byte)
-	}
-	return []any{c.b.tenant, c.id, c.seq, prev, c.prev}
-}
+func (c *chain) head() []any { return []any{c.b.tenant, c.id, c.seq, c.headPrev, c.prev} }
 
 // check makes the fast path's checks against the database through tx
 // (one round trip): identifiers in use, practitioners, colleagues, slots.
@@ -751,7 +748,7 @@ func (b *bulkImport) importOnce(ctx context.Context, i int, pi PatientImport) er
 		stored = np
 		pid, _ := uuid.Parse(np.ID)
 		recs, ids, bindErrs := bindRecords(pi.Records, pid)
-		keys := map[string]string{}
+		encIDs := map[string]string{}
 		for _, j := range order {
 			if bindErrs[j] != nil {
 				errs[j] = bindErrs[j]
@@ -760,16 +757,16 @@ func (b *bulkImport) importOnce(ctx context.Context, i int, pi PatientImport) er
 			rec := recs[j]
 			switch x := rec.(type) {
 			case Note:
-				x.EncounterID = keys[x.EncounterID]
+				x.EncounterID = encIDs[x.EncounterID]
 				rec = x
 			case Condition:
-				x.EncounterID = keys[x.EncounterID]
+				x.EncounterID = encIDs[x.EncounterID]
 				rec = x
 			case MedicationRequest:
-				x.EncounterID = keys[x.EncounterID]
+				x.EncounterID = encIDs[x.EncounterID]
 				rec = x
 			case Observation:
-				x.EncounterID = keys[x.EncounterID]
+				x.EncounterID = encIDs[x.EncounterID]
 				rec = x
 			}
 			v, err := tx.ImportRecord(ctx, rec)
@@ -779,7 +776,7 @@ func (b *bulkImport) importOnce(ctx context.Context, i int, pi PatientImport) er
 			}
 			if e, ok := v.(Encounter); ok {
 				// bindRecords named it by the id it gave it.
-				keys[ids[j].String()] = e.ID
+				encIDs[ids[j].String()] = e.ID
 			}
 			out[j] = v
 		}
