@@ -7,7 +7,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -15,6 +17,10 @@ import (
 // BenchmarkVerify compares a full access-token verification (size check,
 // split, base64, header and claims JSON, kid lookup, claim checks,
 // signature) with the bare signature check on the same signing input.
+// "service" adds the session check, without the verified-token cache;
+// "service-cached" is the same with the cache (Config.TokenCacheSize), the
+// middleware's path for a token it has seen: every check but the
+// signature's.
 func BenchmarkVerify(b *testing.B) {
 	for _, tc := range []struct {
 		name string
@@ -48,22 +54,31 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			})
 			// service: Verify plus the revocation check of every request
-			// (Service.VerifyContext: a map lookup, no allocation).
-			svc, err := NewService(nil, ks, Config{Issuer: "https://historia.example", Audience: "historia", Clock: clock,
-				Hasher: newCountingHasher(cheapParams)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			svc.revoked([]string{"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5d"})
-			ctx := context.Background()
-			b.Run("service", func(b *testing.B) {
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, err := svc.VerifyContext(ctx, tok); err != nil {
-						b.Fatal(err)
-					}
+			// (Service.VerifyContext: a map lookup, no allocation), the
+			// verified-token cache off.
+			newSvc := func(cacheSize int) *Service {
+				svc, err := NewService(nil, ks, Config{Issuer: "https://historia.example", Audience: "historia", Clock: clock,
+					Hasher: newCountingHasher(cheapParams), TokenCacheSize: cacheSize})
+				if err != nil {
+					b.Fatal(err)
 				}
-			})
+				svc.revoked([]string{"0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5d"})
+				return svc
+			}
+			ctx := context.Background()
+			for _, sc := range []struct {
+				name string
+				svc  *Service
+			}{{"service", newSvc(-1)}, {"service-cached", newSvc(0)}} {
+				b.Run(sc.name, func(b *testing.B) {
+					b.ReportAllocs()
+					for b.Loop() {
+						if _, err := sc.svc.VerifyContext(ctx, tok); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
 			b.Run("raw", func(b *testing.B) {
 				b.ReportAllocs()
 				switch tc.alg {
@@ -102,6 +117,40 @@ func BenchmarkVerify(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkVerifyCachedParallel is BenchmarkVerify/eddsa/service-cached
+// on every core at once (b.RunParallel), as a server's handlers verify:
+// one token per goroutine, each in the cache before the timer starts; the
+// cache is read under a shared lock.
+func BenchmarkVerifyCachedParallel(b *testing.B) {
+	e := newTokenEnv(b, EdDSA)
+	svc, err := NewService(nil, e.keys, Config{Issuer: testIss, Audience: testAud, Clock: e.clock, Hasher: newCountingHasher(cheapParams)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// One cached token per goroutine (RunParallel starts GOMAXPROCS).
+	toks := make([]string, runtime.GOMAXPROCS(0))
+	for i := range toks {
+		if toks[i], _, err = svc.Issuer().Issue(testIdentity); err == nil {
+			_, err = svc.Verify(toks[i])
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		tok := toks[int(next.Add(1)-1)%len(toks)]
+		for pb.Next() {
+			if _, err := svc.Verify(tok); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
 
 // BenchmarkHashPassword is one argon2id hash at DefaultParams: the cost of

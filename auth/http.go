@@ -119,7 +119,7 @@ func (s *Service) Authenticate(w http.ResponseWriter, r *http.Request) (Identity
 		if tok == "" || strings.ContainsAny(tok, " \t") {
 			return Identity{}, &bearerError{status: http.StatusBadRequest, code: "invalid_request", desc: "malformed bearer token"}
 		}
-		c, err := s.issuer.Verify(tok)
+		c, err := s.issuer.verify(tok, s.sigs)
 		if err != nil {
 			return Identity{}, &bearerError{status: http.StatusUnauthorized, code: "invalid_token", desc: tokenErrorDesc(err), err: err}
 		}
@@ -134,7 +134,7 @@ func (s *Service) Authenticate(w http.ResponseWriter, r *http.Request) (Identity
 	}
 	var verr error
 	if ck, err := r.Cookie(s.cfg.Cookies.Access); err == nil && ck.Value != "" {
-		c, err := s.issuer.Verify(ck.Value)
+		c, err := s.issuer.verify(ck.Value, s.sigs)
 		if err == nil {
 			id := c.Identity()
 			if err = s.CheckSession(r.Context(), id); err == nil {

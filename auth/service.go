@@ -38,6 +38,13 @@ type Config struct {
 	AccessTTL time.Duration
 	// Leeway is the clock skew tolerated when verifying (DefaultLeeway).
 	Leeway time.Duration
+	// TokenCacheSize bounds the cache of access tokens whose signature
+	// verified, which lets Middleware, Authenticate, Verify and
+	// VerifyContext skip the signature check (only that) when the same
+	// token comes again; see "Verified-token cache" in the package
+	// documentation. Zero means DefaultTokenCacheSize entries; negative
+	// disables the cache.
+	TokenCacheSize int
 	// SessionLimit is the absolute life of a session (DefaultSessionLimit).
 	SessionLimit time.Duration
 	// IdleTimeout ends a session not refreshed for that long
@@ -124,6 +131,8 @@ type Service struct {
 	log    *slog.Logger
 	dummy  string // hash checked for unknown users, so they cost the same
 	rev    revocations
+	// sigs caches the tokens whose signature verified; nil when disabled.
+	sigs *sigCache
 	// webauthn is the passkeys' relying party, nil when they are off.
 	webauthn *webauthn.WebAuthn
 	sprays   atomic.Uint64 // login.spraying alerts raised by this replica
@@ -156,6 +165,9 @@ func NewService(db DB, keys *KeySet, cfg Config) (*Service, error) {
 	if c.MFAIssuer == "" {
 		c.MFAIssuer = c.Issuer
 	}
+	if c.TokenCacheSize == 0 {
+		c.TokenCacheSize = DefaultTokenCacheSize
+	}
 	if c.SprayThreshold <= 0 {
 		c.SprayThreshold = DefaultSprayThreshold
 	}
@@ -185,7 +197,7 @@ func NewService(db DB, keys *KeySet, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{db: db, cfg: c, issuer: iss, hasher: c.Hasher, clock: c.Clock, log: c.Logger, dummy: dummy, webauthn: wa,
-		store: NewStore(db, StoreConfig{Hasher: c.Hasher, Clock: c.Clock, Logger: c.Logger})}
+		sigs: newSigCache(c.TokenCacheSize), store: NewStore(db, StoreConfig{Hasher: c.Hasher, Clock: c.Clock, Logger: c.Logger})}
 	s.store.onRevoked = s.revoked
 	return s, nil
 }

@@ -206,7 +206,18 @@ type verified struct {
 // malformed claims, a missing exp, an exp past (wrapping ErrTokenExpired),
 // an nbf or iat in the future (all with Leeway), a wrong iss or aud, and a
 // missing sub, tenant or jti.
-func (i *Issuer) Verify(token string) (*Claims, error) {
+func (i *Issuer) Verify(token string) (*Claims, error) { return i.verify(token, nil) }
+
+// verify is Verify with an optional cache of tokens whose signature
+// verified (Service's paths pass theirs; Issuer.Verify passes nil). When
+// cache holds token for k, the key the token's header names in the
+// current key set, the signature check is skipped, and only that: the
+// size, split and header checks run before the cache is asked, and the
+// claims are decoded and checked against the clock after it, as for any
+// token. A token that passes every check after its signature was
+// computed is added to the cache; a cached token refused as expired is
+// dropped from it.
+func (i *Issuer) verify(token string, cache *sigCache) (*Claims, error) {
 	if len(token) > MaxTokenSize {
 		return nil, errTooLarge
 	}
@@ -230,18 +241,25 @@ func (i *Issuer) Verify(token string) (*Claims, error) {
 	if len(s) > 704 {
 		return nil, errSignature
 	}
-	// The signature goes to an interface method, so it lives on the heap
-	// anyway: allocate just its size.
-	sig := make([]byte, base64.RawURLEncoding.DecodedLen(len(s)))
-	n, err := base64.RawURLEncoding.Strict().Decode(sig, src[:copy(src[:], s)])
-	if err != nil {
-		return nil, errSignature
-	}
-	if err := i.keys.method.Verify(token[:len(h)+1+len(p)], sig[:n], k.public); err != nil {
-		return nil, errSignature
+	// A signature is a pure function of the signing input and the key: the
+	// same bytes checked with the same key give the same answer again.
+	cached := cache != nil && cache.verified(token, k)
+	if !cached {
+		// The signature goes to an interface method, so it lives on the
+		// heap anyway: allocate just its size.
+		sig := make([]byte, base64.RawURLEncoding.DecodedLen(len(s)))
+		n, err := base64.RawURLEncoding.Strict().Decode(sig, src[:copy(src[:], s)])
+		if err != nil {
+			return nil, errSignature
+		}
+		if err := i.keys.method.Verify(token[:len(h)+1+len(p)], sig[:n], k.public); err != nil {
+			return nil, errSignature
+		}
 	}
 	var payloadBuf [768]byte
 	var payload []byte
+	var n int
+	var err error
 	if len(p) <= len(src) {
 		n, err = base64.RawURLEncoding.Strict().Decode(payloadBuf[:], src[:copy(src[:], p)])
 		payload = payloadBuf[:n]
@@ -262,6 +280,9 @@ func (i *Issuer) Verify(token string) (*Claims, error) {
 	case w.Exp == 0:
 		return nil, errNoExp
 	case now.Unix() >= w.Exp+lw:
+		if cached {
+			cache.remove(token)
+		}
 		return nil, errExpired
 	case w.Nbf > now.Unix()+lw || w.Iat > now.Unix()+lw:
 		return nil, errNotYet
@@ -271,6 +292,9 @@ func (i *Issuer) Verify(token string) (*Claims, error) {
 		return nil, errAudience
 	case w.Sub == "" || w.Tenant == "" || w.Jti == "" || w.Iat == 0:
 		return nil, errMissing
+	}
+	if cache != nil && !cached {
+		cache.add(token, k, w.Exp+lw, now.Unix())
 	}
 	v := &verified{exp: jwt.NumericDate{Time: time.Unix(w.Exp, 0)}, iat: jwt.NumericDate{Time: time.Unix(w.Iat, 0)}}
 	v.c = Claims{
