@@ -165,6 +165,23 @@ func testClusterEHR(t *testing.T, opts citustest.Options) {
 		}
 	}
 
+	// A physician outside the care team: the chart's batch, decided with
+	// the facts expected of a physician, fails its check on the patient's
+	// shard, rolls back there, and is decided and read again with the
+	// facts: the demographics, the clinical sections withheld, one event.
+	outsider, _ := h.NewMedico(t, "Dra. Fuera")
+	octx := h.As(outsider)
+	ov, err := h.Repo.ChartView(octx, p.ID, ehr.ChartBounds{})
+	if err != nil {
+		t.Fatalf("outsider's chart on the cluster: %v", err)
+	}
+	if !slices.Contains(ov.Withheld, rbac.KindNote) || len(ov.Notes) != 0 || ov.Patient.ID != p.ID {
+		t.Fatalf("outsider's chart: withheld %v, %d notes", ov.Withheld, len(ov.Notes))
+	}
+	if page, err := h.Repo.SearchAudit(aud, ehr.AuditQuery{ChainID: p.ID, UserID: outsider.Principal.UserID}); err != nil || len(page.Events) != 1 {
+		t.Fatalf("outsider's chart read: %d events, %v; want 1", len(page.Events), err)
+	}
+
 	// The audit chains verify, on the patient's shard and the tenant's.
 	for _, chain := range []string{p.ID, h.Tenant.ID} {
 		st, err := h.Repo.VerifyChain(aud, chain)

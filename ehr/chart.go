@@ -69,6 +69,8 @@ type chartSection struct {
 	sql, ownSQL string
 	// add scans one row into c (a part reads only its rows: partWhere).
 	add func(c *Chart, rows pgx.Rows) error
+	// grow makes room in c for n more rows.
+	grow func(c *Chart, n int)
 	// last returns the sort key (order, id) of the last row of the
 	// section in c, and false when the section is empty.
 	last func(c *Chart) (time.Time, string, bool)
@@ -92,6 +94,10 @@ func section[T any](kind rbac.Kind, src source, scan func(pgx.Row) (T, error), f
 			f := field(c)
 			*f = append(*f, v)
 			return nil
+		},
+		grow: func(c *Chart, n int) {
+			f := field(c)
+			*f = slices.Grow(*f, n)
 		},
 		last: func(c *Chart) (time.Time, string, bool) {
 			f := *field(c)
@@ -252,40 +258,42 @@ func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 		return Chart{}, err
 	}
 	ca.a.kindName = "chart"
-	if !ca.can(rbac.KindDemographics) {
-		ca.a.decision = ca.decision(rbac.KindDemographics)
-		return Chart{}, r.deny(ctx, op, ca.a)
-	}
 	var c Chart
-	reads := ca.plan(&c)
-	b := newBatch(3 + len(reads))
-	r.queueGetPatient(b, ca.a)
-	for _, rd := range reads {
-		b.Queue(rd.s.fullSQL[rd.variant], pgUUID(ca.a.patient), pgUUID(ca.a.tenant))
-	}
-	err = sendBatch(ctx, r.db, b, func(br pgx.BatchResults) error {
-		p, err := r.readGetPatient(br)
-		if err != nil {
-			return err
+	err = ca.run(ctx, r, func() error {
+		c = Chart{}
+		if !ca.can(rbac.KindDemographics) {
+			return ca.refuse(rbac.KindDemographics)
 		}
-		c.Patient = p
+		reads := ca.plan(&c)
+		b := newBatch(5 + len(reads))
+		r.queueChartPatient(b, ca)
 		for _, rd := range reads {
-			rows, err := br.Query()
+			b.Queue(rd.s.fullSQL[rd.variant], pgUUID(ca.a.patient), pgUUID(ca.a.tenant))
+		}
+		return r.sendChartBatch(ctx, ca, b, func(br pgx.BatchResults) error {
+			p, err := r.readChartPatient(br, ca)
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				if err := rd.s.add(&c, rows); err != nil {
-					rows.Close()
+			c.Patient = p
+			for _, rd := range reads {
+				rows, err := br.Query()
+				if err != nil {
+					return err
+				}
+				for rows.Next() {
+					if err := rd.s.add(&c, rows); err != nil {
+						rows.Close()
+						return err
+					}
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
 					return err
 				}
 			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-		}
-		return nil
+			return nil
+		})
 	})
 	if err := r.chartDone(ctx, op, id, ca, &c, err); err != nil {
 		return Chart{}, err
@@ -294,11 +302,13 @@ func (r *Repository) Chart(ctx context.Context, id string) (Chart, error) {
 }
 
 // chartAccess is the authorization of a read of a chart, or of one of
-// its sections: the access and the decision of each of chartKinds.
+// its sections: the access and the decision of each of chartKinds, taken
+// with facts, or with the facts spec assumes (see speculate.go).
 type chartAccess struct {
 	a         *access
 	decisions []rbac.Decision
 	facts     facts
+	spec      *speculation
 }
 
 // can reports whether the actor may read kind k of the chart.
@@ -309,11 +319,23 @@ func (ca *chartAccess) decision(k rbac.Kind) rbac.Decision {
 	return ca.decisions[slices.Index(chartKinds, k)]
 }
 
+// decideAll decides every kind of chartKinds with facts f, and reports
+// whether all are allowed.
+func (ca *chartAccess) decideAll(r *Repository, f facts) bool {
+	all := true
+	for i, k := range chartKinds {
+		ca.decisions[i] = r.authz.Decide(ca.a.actor.Principal, rbac.ActionRead, k, ca.a.target(f.onCareTeam, f.grant))
+		all = all && ca.decisions[i].Allowed
+	}
+	return all
+}
+
 // chartAccess decides, for the context's actor, the read of every kind
 // of the chart of patient id: first without facts, and when that leaves
-// some kind denied, again with the care-team and break-glass facts (one
-// round trip). The access is of kind k (what its audit event records).
-// It returns ErrInvalid for a malformed id.
+// some kind denied, with the care-team and break-glass facts, which the
+// read's batch checks (speculate), or else reads first (one round trip).
+// The access is of kind k (what its audit event records). It returns
+// ErrInvalid for a malformed id.
 func (r *Repository) chartAccess(ctx context.Context, op, id string, k rbac.Kind) (*chartAccess, error) {
 	pid, err := parseID("ID", id)
 	if err != nil {
@@ -324,21 +346,57 @@ func (r *Repository) chartAccess(ctx context.Context, op, id string, k rbac.Kind
 		return nil, err
 	}
 	ca := &chartAccess{a: a, decisions: make([]rbac.Decision, len(chartKinds))}
-	decideAll := func(f facts) bool {
-		all := true
-		for i, k := range chartKinds {
-			ca.decisions[i] = r.authz.Decide(a.actor.Principal, rbac.ActionRead, k, a.target(f.onCareTeam, f.grant))
-			all = all && ca.decisions[i].Allowed
-		}
-		return all
+	if ca.decideAll(r, facts{}) || r.speculate(ca) {
+		return ca, nil
 	}
-	if !decideAll(facts{}) {
-		if ca.facts, err = r.loadFacts(ctx, r.db, a); err != nil {
-			return nil, err
+	return ca, ca.settle(ctx, r, nil)
+}
+
+// settle decides ca again with facts f, or with the facts read through
+// the repository when f is nil, and ends its speculation.
+func (ca *chartAccess) settle(ctx context.Context, r *Repository, f *facts) error {
+	ca.spec = nil
+	if f == nil {
+		lf, err := r.loadFacts(ctx, r.db, ca.a)
+		if err != nil {
+			return err
 		}
-		decideAll(ca.facts)
+		f = &lf
 	}
-	return ca, nil
+	ca.facts = *f
+	ca.decideAll(r, ca.facts)
+	return nil
+}
+
+// run runs attempt, the read of ca's chart, and when it speculated
+// wrong (factsChanged) settles ca with the facts it found and runs it
+// again. attempt starts from ca's decisions and returns the error of its
+// batch.
+func (ca *chartAccess) run(ctx context.Context, r *Repository, attempt func() error) error {
+	err := attempt()
+	var fc *factsChanged
+	if !errors.As(err, &fc) {
+		return err
+	}
+	if err := ca.settle(ctx, r, fc.f); err != nil {
+		return err
+	}
+	return attempt()
+}
+
+// errRefused ends the attempt of a read its decisions refuse (refuse);
+// chartDone records the denial.
+var errRefused = errors.New("ehr: refused")
+
+// refuse ends an attempt of a read refused on kind k. A speculative
+// decision never refuses: the read is decided again with the facts read
+// first (a break-glass grant may allow it), and refused then.
+func (ca *chartAccess) refuse(k rbac.Kind) error {
+	if ca.spec != nil {
+		return &factsChanged{}
+	}
+	ca.a.decision = ca.decision(k)
+	return errRefused
 }
 
 // flagBreakGlass sets the access's decision to the first of ds (the
@@ -400,11 +458,15 @@ func (ca *chartAccess) plan(c *Chart) []sectionRead {
 	return reads
 }
 
-// chartDone finishes a chart read whose batch returned err: a patient
-// not in the tenant is not found (and audited as such), other errors are
-// database errors; without the contact permission the patient's contact
+// chartDone finishes a chart read whose batch returned err: a refusal
+// (errRefused) is recorded and returned as such, a patient not in the
+// tenant is not found (and audited as such), other errors are database
+// errors; without the contact permission the patient's contact
 // data is blanked.
 func (r *Repository) chartDone(ctx context.Context, op, id string, ca *chartAccess, c *Chart, err error) error {
+	if errors.Is(err, errRefused) {
+		return r.deny(ctx, op, ca.a)
+	}
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return r.notFound(ctx, ca.a, fmt.Errorf("ehr: %s %s: %w", op, id, ErrNotFound))

@@ -179,21 +179,29 @@ type sectionPage struct {
 	sum   SectionSummary
 }
 
-// queue queues the page and count statements of p on b for patient pid
-// of tenant tid.
+// queue queues the count and page statements of p on b for patient pid
+// of tenant tid (the count first: the page's rows are then read into a
+// slice of the right size).
 func (p *sectionPage) queue(b *pgx.Batch, pid, tid pgtype.UUID) {
 	since, until := p.w.args()
 	start, startID := until, pgtype.UUID{Valid: true} // (until, the nil UUID): every row before until
 	if p.after != nil {
 		start, startID = pgtype.Timestamptz{Time: p.after.at, Valid: true}, pgUUID(p.after.id)
 	}
-	b.Queue(p.s.pageSQL[p.variant], pid, tid, since, start, startID, p.limit+1)
 	b.Queue(p.s.countSQL[p.variant], pid, tid, since, until)
+	b.Queue(p.s.pageSQL[p.variant], pid, tid, since, start, startID, p.limit+1)
 }
 
 // read reads the results of the statements queue queued into c and
 // p.sum; the cursor of the rows after the page names patient pid.
 func (p *sectionPage) read(br pgx.BatchResults, c *Chart, pid uuid.UUID) error {
+	var total, active int64
+	if err := br.QueryRow().Scan(&total, &active); err != nil {
+		return err
+	}
+	p.sum = SectionSummary{Total: int(total), Active: int(active), Since: p.w.since, Until: p.w.until}
+	// At most the bound, and no more than the window holds.
+	p.s.grow(c, int(min(total, int64(p.limit))))
 	rows, err := br.Query()
 	if err != nil {
 		return err
@@ -214,11 +222,6 @@ func (p *sectionPage) read(br pgx.BatchResults, c *Chart, pid uuid.UUID) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	var total, active int64
-	if err := br.QueryRow().Scan(&total, &active); err != nil {
-		return err
-	}
-	p.sum = SectionSummary{Total: int(total), Active: int(active), Since: p.w.since, Until: p.w.until}
 	if more {
 		at, id, ok := p.s.last(c)
 		if uid, err := uuid.Parse(id); ok && err == nil {
@@ -287,36 +290,39 @@ func (r *Repository) ChartView(ctx context.Context, id string, bounds ChartBound
 		return ChartView{}, err
 	}
 	ca.a.kindName = "chart"
-	if !ca.can(rbac.KindDemographics) {
-		ca.a.decision = ca.decision(rbac.KindDemographics)
-		return ChartView{}, r.deny(ctx, op, ca.a)
-	}
 	var v ChartView
-	reads := ca.plan(&v.Chart)
-	obsWindow := window{until: bounds.Until}
-	if bounds.Window >= 0 {
-		end := bounds.Until
-		if end.IsZero() {
-			end = r.clock()
+	var pages []sectionPage
+	err = ca.run(ctx, r, func() error {
+		v = ChartView{}
+		if !ca.can(rbac.KindDemographics) {
+			return ca.refuse(rbac.KindDemographics)
 		}
-		d := bounds.Window
-		if d == 0 {
-			d = DefaultVitalsWindow
+		reads := ca.plan(&v.Chart)
+		obsWindow := window{until: bounds.Until}
+		if bounds.Window >= 0 {
+			end := bounds.Until
+			if end.IsZero() {
+				end = r.clock()
+			}
+			d := bounds.Window
+			if d == 0 {
+				d = DefaultVitalsWindow
+			}
+			obsWindow.since = end.Add(-d)
 		}
-		obsWindow.since = end.Add(-d)
-	}
-	pages := make([]sectionPage, len(reads))
-	for i, rd := range reads {
-		pages[i] = sectionPage{sectionRead: rd, limit: limit}
-		if rd.s.kind == rbac.KindObservation {
-			pages[i].limit, pages[i].w = obsLimit, obsWindow
+		pages = make([]sectionPage, len(reads))
+		for i, rd := range reads {
+			pages[i] = sectionPage{sectionRead: rd, limit: limit}
+			if rd.s.kind == rbac.KindObservation {
+				pages[i].limit, pages[i].w = obsLimit, obsWindow
+			}
 		}
-	}
-	v.Sections = make(map[rbac.Kind]SectionSummary, len(pages))
-	err = r.readPages(ctx, ca, &v.Chart, pages)
+		return r.readPages(ctx, ca, &v.Chart, pages)
+	})
 	if err := r.chartDone(ctx, op, id, ca, &v.Chart, err); err != nil {
 		return ChartView{}, err
 	}
+	v.Sections = make(map[rbac.Kind]SectionSummary, len(pages))
 	for i := range pages {
 		v.Sections[pages[i].s.kind] = pages[i].sum
 	}
@@ -326,14 +332,14 @@ func (r *Repository) ChartView(ctx context.Context, id string, bounds ChartBound
 // readPages reads the patient of ca and pages in one batch, in one
 // transaction with the audit event, into c.
 func (r *Repository) readPages(ctx context.Context, ca *chartAccess, c *Chart, pages []sectionPage) error {
-	b := newBatch(3 + 2*len(pages))
-	r.queueGetPatient(b, ca.a)
+	b := newBatch(5 + 2*len(pages))
+	r.queueChartPatient(b, ca)
 	pid, tid := pgUUID(ca.a.patient), pgUUID(ca.a.tenant)
 	for i := range pages {
 		pages[i].queue(b, pid, tid)
 	}
-	return sendBatch(ctx, r.db, b, func(br pgx.BatchResults) error {
-		p, err := r.readGetPatient(br)
+	return r.sendChartBatch(ctx, ca, b, func(br pgx.BatchResults) error {
+		p, err := r.readChartPatient(br, ca)
 		if err != nil {
 			return err
 		}
@@ -397,24 +403,25 @@ func (r *Repository) ChartSection(ctx context.Context, patientID string, q Secti
 	if err != nil {
 		return ChartView{}, err
 	}
-	if !ca.can(rbac.KindDemographics) {
-		ca.a.decision = ca.decision(rbac.KindDemographics)
-		return ChartView{}, r.deny(ctx, op, ca.a)
-	}
-	rd, ok := ca.read(s)
-	if !ok {
-		ca.a.decision = ca.decision(q.Kind)
-		return ChartView{}, r.deny(ctx, op, ca.a)
-	}
-	page.sectionRead = rd
 	var v ChartView
-	d := ca.decision(q.Kind)
-	if rd.partOnly {
-		d = ca.decision(s.part)
-	}
-	ca.flagBreakGlass(&v.Chart, d, ca.decision(rbac.KindDemographics))
 	pages := []sectionPage{page}
-	err = r.readPages(ctx, ca, &v.Chart, pages)
+	err = ca.run(ctx, r, func() error {
+		v = ChartView{}
+		if !ca.can(rbac.KindDemographics) {
+			return ca.refuse(rbac.KindDemographics)
+		}
+		rd, ok := ca.read(s)
+		if !ok {
+			return ca.refuse(q.Kind)
+		}
+		pages[0].sectionRead = rd
+		d := ca.decision(q.Kind)
+		if rd.partOnly {
+			d = ca.decision(s.part)
+		}
+		ca.flagBreakGlass(&v.Chart, d, ca.decision(rbac.KindDemographics))
+		return r.readPages(ctx, ca, &v.Chart, pages)
+	})
 	if err := r.chartDone(ctx, op, patientID, ca, &v.Chart, err); err != nil {
 		return ChartView{}, err
 	}

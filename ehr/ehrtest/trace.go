@@ -22,6 +22,7 @@ type Statement struct {
 type Recorder struct {
 	mu    sync.Mutex
 	stmts []Statement
+	trips int
 }
 
 func (r *Recorder) add(sql string, args []any) {
@@ -32,6 +33,9 @@ func (r *Recorder) add(sql string, args []any) {
 
 // TraceQueryStart records the statement.
 func (r *Recorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	r.mu.Lock()
+	r.trips++
+	r.mu.Unlock()
 	r.add(d.SQL, d.Args)
 	return ctx
 }
@@ -39,8 +43,12 @@ func (r *Recorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.Trace
 // TraceQueryEnd does nothing.
 func (r *Recorder) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-// TraceBatchStart does nothing: the statements are recorded one by one.
+// TraceBatchStart counts a round trip: the statements are recorded one by
+// one.
 func (r *Recorder) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.mu.Lock()
+	r.trips++
+	r.mu.Unlock()
 	return ctx
 }
 
@@ -59,10 +67,18 @@ func (r *Recorder) Statements() []Statement {
 	return append([]Statement(nil), r.stmts...)
 }
 
-// Reset forgets the statements recorded so far.
+// Trips returns how many round trips were recorded so far: each
+// statement sent on its own and each batch counts one.
+func (r *Recorder) Trips() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.trips
+}
+
+// Reset forgets the statements and round trips recorded so far.
 func (r *Recorder) Reset() {
 	r.mu.Lock()
-	r.stmts = nil
+	r.stmts, r.trips = nil, 0
 	r.mu.Unlock()
 }
 
