@@ -160,8 +160,8 @@ func BenchmarkChart(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
 		id    string
-		notes int // counted
-	}{{"short", short.ID, 3}, {"long", long.ID, 2003}} {
+		notes int // counted (up to ehr.CountLimit)
+	}{{"short", short.ID, 3}, {"long", long.ID, ehr.CountLimit}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

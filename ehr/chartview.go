@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,6 +31,11 @@ const (
 	// DefaultVitalsWindow is the window of observations ChartView reads
 	// unless told otherwise: the last 30 days.
 	DefaultVitalsWindow = 30 * 24 * time.Hour
+	// CountLimit is how far a section's count counts: beyond it the
+	// count stops, SectionSummary.Total is CountLimit and Capped is set
+	// (a chart shows "10 of 100+"), so that no count's cost grows with a
+	// patient's history. The active rows are always counted exactly.
+	CountLimit = 100
 )
 
 // ChartBounds bounds a clinician's chart (ChartView). The zero value
@@ -69,12 +75,16 @@ func (v ChartView) Section(k rbac.Kind) SectionSummary { return v.Sections[k] }
 // Counts are of the rows the actor may read in the read's window: a
 // patient reading their own chart counts the notes a patient reads, an
 // actor who reads the encounters in part (admissions) the inpatient ones.
-// A count costs an index-only scan of the rows it counts: ChartView
-// counts the observations of its window only, not all time.
+// A count costs an index-only scan of the rows it counts, at most
+// CountLimit of them (and of the active ones): ChartView counts the
+// observations of its window only, not all time.
 type SectionSummary struct {
 	// Total is how many rows the section has in the window (Since,
-	// Until).
+	// Until), counted up to CountLimit.
 	Total int
+	// Capped is set when the window holds more than CountLimit rows:
+	// Total is then CountLimit, a lower bound.
+	Capped bool
 	// Active is how many of them are active, for the sections that have
 	// a notion of it: encounters in progress, appointments booked or
 	// arrived, and the active care-team members, conditions, allergies
@@ -126,17 +136,18 @@ func ChartSectionKinds() []rbac.Kind {
 // (patient_id, order, id) (migration 0008) that stops after $6 rows,
 // whatever the patient's history. The count reads, from a range of the
 // same index only (it includes the columns the conditions read), the
-// rows and the active ones from $3 (inclusive) to $4 (exclusive).
+// rows from $3 (inclusive) to $4 (exclusive), stopping after
+// CountLimit+1 of them, and the active ones among them all.
 func (s *chartSection) boundedSQL(v int) (page, count string) {
 	where := s.where(v)
 	page = `SELECT ` + s.columns + ` FROM ` + s.table + ` WHERE ` + where +
 		` AND ` + s.order + ` >= $3 AND (` + s.order + `, id) < ($4, $5) ORDER BY ` + s.order + ` DESC, id DESC LIMIT $6`
+	rows := ` FROM ` + s.table + ` WHERE ` + where + ` AND ` + s.order + ` >= $3 AND ` + s.order + ` < $4`
 	active := `0`
 	if s.activeWhere != "" {
-		active = `count(*) FILTER (WHERE ` + s.activeWhere + `)`
+		active = `(SELECT count(*)` + rows + ` AND ` + s.activeWhere + `)`
 	}
-	count = `SELECT count(*), ` + active + ` FROM ` + s.table + ` WHERE ` + where +
-		` AND ` + s.order + ` >= $3 AND ` + s.order + ` < $4`
+	count = `SELECT (SELECT count(*) FROM (SELECT 1` + rows + ` LIMIT ` + strconv.Itoa(CountLimit+1) + `) r), ` + active
 	return page, count
 }
 
@@ -200,6 +211,9 @@ func (p *sectionPage) read(br pgx.BatchResults, c *Chart, pid uuid.UUID) error {
 		return err
 	}
 	p.sum = SectionSummary{Total: int(total), Active: int(active), Since: p.w.since, Until: p.w.until}
+	if total > CountLimit {
+		p.sum.Total, p.sum.Capped = CountLimit, true
+	}
 	// At most the bound, and no more than the window holds.
 	p.s.grow(c, int(min(total, int64(p.limit))))
 	rows, err := br.Query()
@@ -266,8 +280,9 @@ func sectionLimit(field string, n int) (int, error) {
 // observations are the most recent of a window of time (the vital signs
 // of the last 30 days by default). Its cost does not grow with the
 // patient's history: each page is an index scan that stops at its bound,
-// each count an index-only scan (migration 0008); one batch, in one
-// transaction, reads it all and appends the audit event, as Chart.
+// each count an index-only scan that stops after CountLimit rows
+// (migration 0008); one batch, in one transaction, reads it all and
+// appends the audit event, as Chart.
 //
 // The actor is authorized, the read audited (as "chart") and the patient
 // rule applied exactly as by Chart: Withheld lists the sections the actor

@@ -378,3 +378,42 @@ func TestChartSectionRefusesBadInput(t *testing.T) {
 		t.Errorf("chart view of no patient: %v, want not found", err)
 	}
 }
+
+// TestChartViewCountsStopAtTheLimit: a long stay's counts stop at
+// ehr.CountLimit (Capped set, Total the limit), whatever the history;
+// under the limit they are exact and not capped; the active rows are
+// counted exactly beyond it. The rows read are the most recent, as
+// always.
+func TestChartViewCountsStopAtTheLimit(t *testing.T) {
+	pool := ehrtest.NewDB(t)
+	h := ehrtest.NewHospital(t, pool)
+	p := h.NewPatient(t)
+	seedChart(t, h, p)          // 3 notes, 2 active conditions and medications, 30 vital signs
+	seedLongStay(t, pool, h, p) // 2,000 notes, 10,000 vital signs, 60 conditions (15 active), 120 medications (12 active)
+	v, err := h.Repo.ChartView(h.As(h.Medico), p.ID, ehr.ChartBounds{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		kind          rbac.Kind
+		total, active int
+		capped        bool
+	}{
+		{rbac.KindNote, ehr.CountLimit, 0, true},
+		{rbac.KindObservation, ehr.CountLimit, 0, true}, // about 1,230 in the last 30 days
+		{rbac.KindMedication, ehr.CountLimit, 14, true}, // 122, 14 active: exact beyond the limit
+		{rbac.KindCondition, 62, 17, false},
+		{rbac.KindAllergy, 11, 11, false},
+	} {
+		s := v.Section(tc.kind)
+		if s.Total != tc.total || s.Active != tc.active || s.Capped != tc.capped {
+			t.Errorf("%v: total %d, active %d, capped %v; want %d, %d, %v", tc.kind, s.Total, s.Active, s.Capped, tc.total, tc.active, tc.capped)
+		}
+		if s.Next == "" {
+			t.Errorf("%v: no cursor for the rest", tc.kind)
+		}
+	}
+	if len(v.Notes) != ehr.DefaultSectionLimit || !v.Notes[0].CreatedAt.After(v.Notes[len(v.Notes)-1].CreatedAt) {
+		t.Errorf("%d notes read, newest first: want the %d most recent", len(v.Notes), ehr.DefaultSectionLimit)
+	}
+}

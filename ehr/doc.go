@@ -27,8 +27,10 @@
 // rest; ChartSection reads the next page of one section with it,
 // authorized and audited as the chart's read of that section. Each page
 // is a backward index scan that stops at its bound and each count a scan
-// of the patient's rows of one index (migration 0008), so a long stay
-// opens about as fast as a new patient (BenchmarkChart/long and /short).
+// of the patient's rows of one index (migration 0008) that stops after
+// CountLimit rows (beyond it a total reads "100+": SectionSummary.Capped;
+// the active rows are counted exactly), so a long stay opens about as
+// fast as a new patient (BenchmarkChart/long and /short).
 // Chart is the whole, unbounded read, for FHIR $everything, bulk export
 // and transfer.
 //

@@ -51,7 +51,10 @@ type ChartData struct {
 // rows after them ("" when there are none).
 type SectionCount struct {
 	Shown, Total int
-	More         string
+	// Capped says Total is a lower bound: the section holds more rows
+	// than a chart counts (ehr.CountLimit), shown as "100+".
+	Capped bool
+	More   string
 }
 
 // WindowLink is one window of vital signs the chart offers: its label
@@ -76,6 +79,15 @@ func countText(ctx context.Context, n int) string {
 }
 
 // count returns the count of section s, and whether there is one.
+// totalText writes the total of c as countText does, with a "+" when it
+// is a lower bound ("100+").
+func totalText(ctx context.Context, c SectionCount) string {
+	if c.Capped {
+		return countText(ctx, c.Total) + "+"
+	}
+	return countText(ctx, c.Total)
+}
+
 func (d ChartData) count(s string) (SectionCount, bool) {
 	c, ok := d.Counts[s]
 	return c, ok

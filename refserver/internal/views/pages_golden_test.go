@@ -43,7 +43,7 @@ func TestGoldenChart(t *testing.T) {
 	long.Can, long.Errors, long.Form = allChart, FieldErrors{}, Form{}
 	long.Counts = map[string]SectionCount{"notes": {Shown: 2, Total: 2003, More: "/medico/pacientes/p-1/seccion/notas?cursor=AQID"},
 		"conditions": {Shown: 1, Total: 1}, "allergies": {Shown: 1, Total: 1}, "medications": {Shown: 1, Total: 1},
-		"observations": {Shown: 1, Total: 1264, More: "/medico/pacientes/p-1/seccion/constantes?cursor=BAUG"}}
+		"observations": {Shown: 1, Total: 100, Capped: true, More: "/medico/pacientes/p-1/seccion/constantes?cursor=BAUG"}}
 	long.Windows = []WindowLink{{LabelKey: "vitals.window_7", URL: "/medico/pacientes/p-1?ventana=7#vitals"},
 		{LabelKey: "vitals.window_30", URL: "/medico/pacientes/p-1?ventana=30#vitals", Current: true},
 		{LabelKey: "vitals.window_365", URL: "/medico/pacientes/p-1?ventana=365#vitals"},

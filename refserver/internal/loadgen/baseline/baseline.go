@@ -65,8 +65,9 @@ const (
 // section is one of ehr's chartSections as its bounded read (ChartView,
 // ehr/chartview.go) reads it: the page, newest first, at most limit+1
 // rows ($3 the window's start, $4 its end, $5 the nil UUID: no cursor;
-// $6 the limit), and the count of the rows and of the active ones in the
-// window ($3, $4), with name its key in the JSON's sections ("" for the
+// $6 the limit), and the count of the rows (stopping after
+// ehr.CountLimit+1) and of the active ones in the window ($3, $4), with
+// name its key in the JSON's sections ("" for the
 // care team, read and not part of the API's chart).
 type section struct {
 	name, page, count string
@@ -78,14 +79,15 @@ type section struct {
 // as active the rows where active holds ("" for none).
 func bounded(name, columns, table, order, active string, limit int, window bool) section {
 	where := `patient_id = $1 AND tenant_id = $2`
+	rows := ` FROM ` + table + ` WHERE ` + where + ` AND ` + order + ` >= $3 AND ` + order + ` < $4`
 	act := `0`
 	if active != "" {
-		act = `count(*) FILTER (WHERE ` + active + `)`
+		act = `(SELECT count(*)` + rows + ` AND ` + active + `)`
 	}
 	return section{name: name, limit: limit, window: window,
 		page: `SELECT ` + columns + ` FROM ` + table + ` WHERE ` + where + ` AND ` + order + ` >= $3 AND (` + order + `, id) < ($4, $5) ORDER BY ` +
 			order + ` DESC, id DESC LIMIT $6`,
-		count: `SELECT count(*), ` + act + ` FROM ` + table + ` WHERE ` + where + ` AND ` + order + ` >= $3 AND ` + order + ` < $4`}
+		count: `SELECT (SELECT count(*) FROM (SELECT 1` + rows + ` LIMIT ` + strconv.Itoa(ehr.CountLimit+1) + `) r), ` + act}
 }
 
 // sections are the statements of ehr's chartSections, in the same order,
@@ -288,6 +290,9 @@ func (s *Server) read(ctx context.Context, pid pgtype.UUID) (api.ChartJSON, erro
 				continue
 			}
 			sj := api.SectionJSON{Total: total, Active: active}
+			if total > ehr.CountLimit {
+				sj.Total, sj.TotalCapped = ehr.CountLimit, true
+			}
 			if more {
 				sj.Next = nextPlaceholder
 			}

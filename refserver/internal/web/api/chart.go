@@ -42,11 +42,14 @@ type ChartJSON struct {
 // GET /api/v1/patients/{id}/chart/{section}?cursor= for the rows after
 // the ones returned ("" when there are none).
 type SectionJSON struct {
-	Total  int        `json:"total"`
-	Active int        `json:"active"`
-	Since  *time.Time `json:"since,omitempty"`
-	Until  *time.Time `json:"until,omitempty"`
-	Next   string     `json:"next,omitempty"`
+	// Total counts up to ehr.CountLimit rows; TotalCapped says there are
+	// more (a chart shows "100+").
+	Total       int        `json:"total"`
+	TotalCapped bool       `json:"total_capped,omitempty"`
+	Active      int        `json:"active"`
+	Since       *time.Time `json:"since,omitempty"`
+	Until       *time.Time `json:"until,omitempty"`
+	Next        string     `json:"next,omitempty"`
 }
 
 // chartSections names the sections of the JSON chart, by kind.
@@ -69,7 +72,7 @@ func sectionKind(name string) (rbac.Kind, bool) {
 }
 
 func sectionJSON(s ehr.SectionSummary) SectionJSON {
-	out := SectionJSON{Total: s.Total, Active: s.Active, Next: s.Next}
+	out := SectionJSON{Total: s.Total, TotalCapped: s.Capped, Active: s.Active, Next: s.Next}
 	if !s.Since.IsZero() {
 		out.Since = utcPtr(s.Since)
 	}

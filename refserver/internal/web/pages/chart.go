@@ -309,7 +309,7 @@ func boundedView(d *views.ChartData, v ehr.ChartView, base string, win windowCho
 		if !ok {
 			continue
 		}
-		sc := views.SectionCount{Shown: shown[s.kind], Total: sum.Total}
+		sc := views.SectionCount{Shown: shown[s.kind], Total: sum.Total, Capped: sum.Capped}
 		if sum.Next != "" {
 			sc.More = base + "/seccion/" + s.segment + "?cursor=" + url.QueryEscape(sum.Next)
 		}
