@@ -56,7 +56,7 @@ type chartSection struct {
 	// ones.
 	ownWhere string
 	// activeWhere, when set, selects the rows a clinician counts as
-	// active (SectionSummary.Active).
+	// active (SectionSummary.Active); it reads the column status only.
 	activeWhere string
 	// fullSQL reads the whole section, oldest first, pageSQL a page of it,
 	// newest first, and countSQL counts it (chartview.go), by variant
@@ -332,8 +332,9 @@ func (ca *chartAccess) decideAll(r *Repository, f facts) bool {
 
 // chartAccess decides, for the context's actor, the read of every kind
 // of the chart of patient id: first without facts, and when that leaves
-// some kind denied, with the care-team and break-glass facts, which the
-// read's batch checks (speculate), or else reads first (one round trip).
+// some kind denied, with the care-team and break-glass facts that can
+// change them, which the read assumes and its batch checks (speculate),
+// or else reads first (one round trip).
 // The access is of kind k (what its audit event records). It returns
 // ErrInvalid for a malformed id.
 func (r *Repository) chartAccess(ctx context.Context, op, id string, k rbac.Kind) (*chartAccess, error) {
@@ -349,36 +350,31 @@ func (r *Repository) chartAccess(ctx context.Context, op, id string, k rbac.Kind
 	if ca.decideAll(r, facts{}) || r.speculate(ca) {
 		return ca, nil
 	}
-	return ca, ca.settle(ctx, r, nil)
+	return ca, ca.settle(ctx, r)
 }
 
-// settle decides ca again with facts f, or with the facts read through
-// the repository when f is nil, and ends its speculation.
-func (ca *chartAccess) settle(ctx context.Context, r *Repository, f *facts) error {
+// settle reads the facts of ca's access, decides ca again with them and
+// ends its speculation.
+func (ca *chartAccess) settle(ctx context.Context, r *Repository) error {
 	ca.spec = nil
-	if f == nil {
-		lf, err := r.loadFacts(ctx, r.db, ca.a)
-		if err != nil {
-			return err
-		}
-		f = &lf
+	f, err := r.loadFacts(ctx, r.db, ca.a)
+	if err != nil {
+		return err
 	}
-	ca.facts = *f
-	ca.decideAll(r, ca.facts)
+	ca.facts = f
+	ca.decideAll(r, f)
 	return nil
 }
 
-// run runs attempt, the read of ca's chart, and when it speculated
-// wrong (factsChanged) settles ca with the facts it found and runs it
-// again. attempt starts from ca's decisions and returns the error of its
-// batch.
+// run runs attempt, the read of ca's chart, and when the facts it
+// assumed did not hold (errFactsChanged) settles ca and runs it again.
+// attempt starts from ca's decisions and returns the error of its batch.
 func (ca *chartAccess) run(ctx context.Context, r *Repository, attempt func() error) error {
 	err := attempt()
-	var fc *factsChanged
-	if !errors.As(err, &fc) {
+	if !errors.Is(err, errFactsChanged) {
 		return err
 	}
-	if err := ca.settle(ctx, r, fc.f); err != nil {
+	if err := ca.settle(ctx, r); err != nil {
 		return err
 	}
 	return attempt()
@@ -393,7 +389,7 @@ var errRefused = errors.New("ehr: refused")
 // first (a break-glass grant may allow it), and refused then.
 func (ca *chartAccess) refuse(k rbac.Kind) error {
 	if ca.spec != nil {
-		return &factsChanged{}
+		return errFactsChanged
 	}
 	ca.a.decision = ca.decision(k)
 	return errRefused

@@ -143,11 +143,16 @@ func (s *chartSection) boundedSQL(v int) (page, count string) {
 	page = `SELECT ` + s.columns + ` FROM ` + s.table + ` WHERE ` + where +
 		` AND ` + s.order + ` >= $3 AND (` + s.order + `, id) < ($4, $5) ORDER BY ` + s.order + ` DESC, id DESC LIMIT $6`
 	rows := ` FROM ` + s.table + ` WHERE ` + where + ` AND ` + s.order + ` >= $3 AND ` + s.order + ` < $4`
-	active := `0`
-	if s.activeWhere != "" {
-		active = `(SELECT count(*)` + rows + ` AND ` + s.activeWhere + `)`
+	first := ` LIMIT ` + strconv.Itoa(CountLimit+1) + `) r`
+	if s.activeWhere == "" {
+		return page, `SELECT count(*), 0 FROM (SELECT 1` + rows + first
 	}
-	count = `SELECT (SELECT count(*) FROM (SELECT 1` + rows + ` LIMIT ` + strconv.Itoa(CountLimit+1) + `) r), ` + active
+	// One scan of at most CountLimit+1 rows counts both, unless the
+	// count stops there: then a second scan counts the active rows (an
+	// uncorrelated subquery, which PostgreSQL runs only when that branch
+	// is taken).
+	count = `SELECT count(*), CASE WHEN count(*) > ` + strconv.Itoa(CountLimit) + ` THEN (SELECT count(*)` + rows + ` AND ` + s.activeWhere +
+		`) ELSE count(*) FILTER (WHERE ` + s.activeWhere + `) END FROM (SELECT status` + rows + first
 	return page, count
 }
 

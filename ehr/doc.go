@@ -97,15 +97,16 @@
 // care team; the actor's active break-glass grant) and decide again. So a
 // physician's demographics read costs no extra query, and a care-team read
 // one. The chart reads (Chart, ChartView, ChartSection) do not wait for
-// the facts: they decide with the facts they expect (on the care team
-// when that matters to the actor's role, no break-glass grant), and their
-// one batch reads the facts with the patient's row and checks them before
-// anything else runs. When the facts are otherwise the check fails, the
-// server skips the rest (no audit event, no section read), and the read
-// is decided again with the facts and sent again (see speculate.go). A
-// physician opening a patient in their care takes one round trip. A denial is audited in its own transaction and returned wrapping
-// ErrDenied (which is rbac.ErrDenied), or ErrNotFound when the patient
-// named is not in the actor's tenant (see Errors).
+// the facts: the facts that cannot change any of their decisions for the
+// actor are not read, and those that can (on the care team, no
+// break-glass grant) are assumed and checked by the read's one batch, in
+// the statement that advances the audit chain, before the event and the
+// sections. When the check fails the server skips the rest (no event, no
+// section read), and the read reads the facts and is decided and sent
+// again (see speculate.go). A physician opening a patient in their care
+// takes one round trip. A denial is audited in its own transaction and
+// returned wrapping ErrDenied (which is rbac.ErrDenied), or ErrNotFound
+// when the patient named is not in the actor's tenant (see Errors).
 //
 // InTx runs several methods in one transaction, all or nothing (a FHIR
 // transaction Bundle): each authorizes, validates and audits as on its

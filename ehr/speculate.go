@@ -3,165 +3,223 @@ package ehr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/historiaehr/historia/rbac"
 )
 
 // A chart read whose decisions depend on the actor's facts about the
 // patient (the care team, a break-glass grant) used to read those facts
 // first, in a round trip of their own, and only then send its batch. It
-// now speculates instead: it decides with the facts it expects, sends one
-// batch that reads the facts with the patient's row and then checks, in
-// the database and before anything else of the batch runs, that they are
-// the facts it decided with; the audit append and the sections follow.
+// now decides first which facts can change its decisions at all, and
+// does not wait for those:
 //
-//   - When the facts are as expected (a physician opening the chart of a
-//     patient in their care, the usual case), the read takes one round
-//     trip instead of two, with the same decisions, audit event and rows
-//     as before.
-//   - When they are not (not on the care team, or a break-glass grant
-//     that must be flagged), the check fails and the server skips the rest
-//     of the batch: no audit event is written and no section row is read
-//     or sent. The transaction is rolled back on its connection, the read
-//     is decided again with the facts the batch returned, and sent again:
-//     the round trips of before plus the rollback.
+//   - Facts that cannot change any decision of this actor are not read
+//     (a clerk: no care team widens, and no grant opens, what they read).
+//   - Facts that can are assumed (on the care team; no break-glass grant)
+//     and checked by the batch itself, in the statement that advances the
+//     audit chain, before the audit event and the sections: when they
+//     hold (a physician opening the chart of a patient in their care, the
+//     usual case) the read takes one round trip, with the decisions, audit
+//     event and rows it had before.
+//   - When they do not hold (not on the care team, a grant to flag), the
+//     check fails and the server skips the rest of the batch: no audit
+//     event is written and no section row is read or sent. The
+//     transaction is rolled back on its connection, the facts are read,
+//     and the read is decided again with them and sent again.
 //
-// The expectation is the facts that cannot change the decisions taken
-// with them: no break-glass grant, and on the care team when the policy's
-// decisions for this actor depend on it (speculation.careTeam); when they
-// do not (a clerk, whose reads no care team widens), only the absence of
-// a grant is checked. Inside a caller's transaction (a pgx.Tx) a failed
-// check would abort the caller's work, so there the facts are read first,
-// as before.
+// Inside a caller's transaction (a pgx.Tx) a failed check would abort the
+// caller's work, so there the facts that matter are read first, as
+// before.
 
-// speculation is the facts a chart read decided with before reading them:
-// no break-glass grant, and on the care team when careTeam.
-type speculation struct{ careTeam bool }
+// speculation is what a chart read assumed of the facts it decided with:
+// on the care team when careTeam, no active break-glass grant when
+// noGrant; the facts not named could not change its decisions.
+type speculation struct{ careTeam, noGrant bool }
 
-// facts returns the facts s assumes.
-func (s speculation) facts() facts { return facts{onCareTeam: s.careTeam} }
+// errFactsChanged ends the attempt of a read whose assumed facts did not
+// hold (its batch failed its check and was rolled back): the read is to
+// be decided again with the facts read.
+var errFactsChanged = errors.New("ehr: the access facts are not those the read assumed")
 
-// holds reports whether the facts f read are those s assumed, as far as
-// the decisions go: no grant, and on the care team if s needs it.
-func (s speculation) holds(f facts) bool {
-	return f.grant == nil && (f.onCareTeam || !s.careTeam)
-}
-
-// The checks of a speculation, run right after the patient's row and
-// facts (getPatientFactsSQL). For a patient of the tenant whose facts are
-// not those assumed, the statement fails (an integer cast of a text,
-// evaluated only in that branch: the ELSE's subquery keeps the planner
-// from folding it) and the server skips the rest of the batch; an unknown
-// patient gives no row and no error, as the row read. Every table is
-// filtered on patient_id = $2: on Citus it is one single-shard router
-// statement, as the read. Arguments: those of getPatientFactsSQL ($1
-// tenant, $2 patient, $3 the user as a UUID, $4 the user id as text, $5
-// now), without the UUID for the grant's check alone ($3 the user id as
-// text, $4 now).
-const (
-	speculationFails = ` THEN 1 ELSE (SELECT 'ehr: the access facts are not those the batch was decided with'::text)::int END
-FROM patients p WHERE p.patient_id = $2 AND p.tenant_id = $1`
-	checkNoGrantSQL = `SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM break_glass_grants b
-  WHERE b.patient_id = $2 AND b.tenant_id = $1 AND b.user_id = $3 AND b.not_after > $4)` + speculationFails
-	checkCareTeamNoGrantSQL = `SELECT CASE WHEN EXISTS (SELECT 1 FROM care_team_members c
-  WHERE c.patient_id = $2 AND c.tenant_id = $1 AND c.user_id = $3 AND c.status = 'active'
-    AND c.starts_at <= $5 AND (c.ends_at IS NULL OR c.ends_at > $5))
- AND NOT EXISTS (SELECT 1 FROM break_glass_grants b
-  WHERE b.patient_id = $2 AND b.tenant_id = $1 AND b.user_id = $4 AND b.not_after > $5)` + speculationFails
-)
-
-// queueCheck queues the check of s on b, with factsArgs the arguments of
-// getPatientFactsSQL.
-func (s speculation) queueCheck(b *pgx.Batch, factsArgs []any) {
-	if s.careTeam {
-		b.Queue(checkCareTeamNoGrantSQL, factsArgs...)
-		return
-	}
-	b.Queue(checkNoGrantSQL, factsArgs[0], factsArgs[1], factsArgs[3], factsArgs[4])
-}
-
-// factsChanged is the error of a speculative batch whose facts were not
-// those assumed: the batch was rolled back, and the read is to be decided
-// again with f, or with the facts read anew when f is nil.
-type factsChanged struct{ f *facts }
-
-func (e *factsChanged) Error() string {
-	return "ehr: the access facts changed during the read"
-}
-
-// speculate sets ca to decide with the facts it expects instead of reading
-// them first, when the repository is not inside a caller's transaction,
-// and reports whether it did. Called when the decisions without facts
-// denied something.
+// speculate decides which facts can change the decisions ca took without
+// facts (denying something) and reports whether ca may go on without
+// reading them first: when none can (the decisions stand), or when ca can
+// assume them and its batch check them (ca.spec), which a caller's
+// transaction does not allow.
 func (r *Repository) speculate(ca *chartAccess) bool {
-	if _, inTx := r.db.(pgx.Tx); inTx {
-		return false
+	none := slices.Clone(ca.decisions)
+	ca.decideAll(r, facts{onCareTeam: true})
+	s := speculation{careTeam: !slices.Equal(none, ca.decisions)}
+	assumed := slices.Clone(ca.decisions)
+	// Would a valid grant change a decision, on top of the care team
+	// assumed? A grant that would not, valid or not, is never consulted
+	// (rbac looks at it only where a rule allows by break-glass and
+	// neither the patient's own record nor the care team has allowed).
+	ca.decideAll(r, facts{onCareTeam: s.careTeam, grant: &rbac.Grant{UserID: ca.a.actor.Principal.UserID,
+		TenantID: ca.a.actor.Principal.TenantID, PatientID: ca.a.patientID, Reason: "speculation: is a grant consulted?",
+		NotAfter: r.authz.Now().Add(time.Minute)}})
+	s.noGrant = !slices.Equal(assumed, ca.decisions)
+	copy(ca.decisions, none)
+	if s.careTeam {
+		copy(ca.decisions, assumed)
 	}
-	noFacts := slices.Clone(ca.decisions)
-	s := speculation{careTeam: true}
-	ca.decideAll(r, s.facts())
-	if slices.Equal(noFacts, ca.decisions) {
-		// The care team changes nothing for this actor: only a grant
-		// could.
-		s.careTeam = false
-		copy(ca.decisions, noFacts)
+	switch {
+	case !s.careTeam && !s.noGrant:
+		return true // no fact changes a decision
+	case isTx(r.db):
+		return false
 	}
 	ca.spec = &s
 	return true
 }
 
+// isTx reports whether q is a caller's transaction.
+func isTx(q DB) bool {
+	_, ok := q.(pgx.Tx)
+	return ok
+}
+
+// The check of a speculation is a condition on the facts it assumed,
+// evaluated for the patient's row in the statement that advances the
+// patient's audit chain (checkHeadSQL), or, without an audit (a test-only
+// repository), in a statement of its own (checkOnlySQL). For a patient of
+// the tenant whose facts are not those assumed the statement fails (an
+// integer cast of a text, evaluated only in that branch: the subquery
+// keeps the planner from folding it) and the server skips the rest of the
+// batch; an unknown patient gives no row and no error (nothing written,
+// and the row read says not found). Every table is filtered on
+// patient_id = $2: on Citus it is one single-shard router statement, as
+// the head's. Its arguments follow the head's (or $1 tenant, $2 patient):
+// the user as a UUID (care_team_members.user_id) when it checks the care
+// team, the user id as text (break_glass_grants.user_id) when it checks
+// the grant, then now.
+var checkHeadSQL, checkOnlySQL [4]string
+
+func init() {
+	for _, s := range []speculation{{true, false}, {false, true}, {true, true}} {
+		// The head's first seq, the value proposed for a new head, is
+		// computed (and so checked) before the conflict with an existing
+		// head is found. The head statement has 3 arguments; the check
+		// alone 2 (tenant, patient).
+		head := strings.Replace(getPatientHeadSQL, `SELECT p.tenant_id, p.patient_id, 1, `, `SELECT p.tenant_id, p.patient_id, `+s.check(4)+`, `, 1)
+		if head == getPatientHeadSQL {
+			panic("ehr: getPatientHeadSQL changed: the speculation's check is not in it")
+		}
+		checkHeadSQL[s.index()] = head
+		checkOnlySQL[s.index()] = `SELECT ` + s.check(3) + ` FROM patients p WHERE p.patient_id = $2 AND p.tenant_id = $1`
+	}
+}
+
+// check returns s's check, an integer expression that is 1 or fails, its
+// arguments numbered from $first.
+func (s speculation) check(first int) string {
+	n := first
+	param := func() string { n++; return "$" + strconv.Itoa(n-1) }
+	var user, text string
+	if s.careTeam {
+		user = param()
+	}
+	if s.noGrant {
+		text = param()
+	}
+	now := param()
+	var conds []string
+	if s.careTeam {
+		conds = append(conds, `EXISTS (SELECT 1 FROM care_team_members c WHERE c.patient_id = $2 AND c.tenant_id = $1 AND c.user_id = `+user+
+			` AND c.status = 'active' AND c.starts_at <= `+now+` AND (c.ends_at IS NULL OR c.ends_at > `+now+`))`)
+	}
+	if s.noGrant {
+		conds = append(conds, `NOT EXISTS (SELECT 1 FROM break_glass_grants b WHERE b.patient_id = $2 AND b.tenant_id = $1 AND b.user_id = `+text+
+			` AND b.not_after > `+now+`)`)
+	}
+	return `CASE WHEN ` + strings.Join(conds, ` AND `) + ` THEN 1 ELSE (SELECT '` + errFactsChanged.Error() + `'::text)::int END`
+}
+
+// index is s's index into checkHeadSQL and checkOnlySQL.
+func (s speculation) index() int {
+	i := 0
+	if s.careTeam {
+		i |= 1
+	}
+	if s.noGrant {
+		i |= 2
+	}
+	return i
+}
+
+// args returns the arguments of s's check after head, those of the
+// statement that carries it.
+func (s speculation) args(head []any, a *access, now time.Time) []any {
+	args := make([]any, len(head), len(head)+3)
+	copy(args, head)
+	if s.careTeam {
+		args = append(args, pgUUID(a.userUUID()))
+	}
+	if s.noGrant {
+		args = append(args, a.actor.Principal.UserID)
+	}
+	return append(args, now)
+}
+
 // queueChartPatient queues the read of the patient of ca, with its
-// audit append, on b: with the facts and the speculation's check before
-// the audit when ca speculates. readChartPatient reads the results.
+// audit append, on b; when ca speculated, its check is in the audit
+// head's statement. readChartPatient reads the results.
 func (r *Repository) queueChartPatient(b *pgx.Batch, ca *chartAccess) {
 	if ca.spec == nil {
 		r.queueGetPatient(b, ca.a)
 		return
 	}
-	a := ca.a
-	user := pgUUID(a.userUUID())
+	a, now := ca.a, r.clock()
 	if r.noAudit {
-		args := []any{pgUUID(a.tenant), pgUUID(a.patient), user, a.actor.Principal.UserID, r.clock()}
-		b.Queue(getPatientFactsSQL, args...)
-		ca.spec.queueCheck(b, args)
+		b.Queue(getPatientNoAuditSQL, pgUUID(a.tenant), pgUUID(a.patient))
+		b.Queue(checkOnlySQL[ca.spec.index()], ca.spec.args([]any{pgUUID(a.tenant), pgUUID(a.patient)}, a, now)...)
 		return
 	}
-	args := a.auditArgs(r.clock())
-	factsArgs := []any{args.v[0], args.v[1], user, args.userID(), args.at()}
-	b.Queue(getPatientFactsSQL, factsArgs...)
-	ca.spec.queueCheck(b, factsArgs)
-	queueGetPatientAudit(b, args)
+	args := a.auditArgs(now)
+	b.Queue(getPatientNoAuditSQL, args.v[:2]...)
+	b.Queue(checkHeadSQL[ca.spec.index()], ca.spec.args(args.head(), a, now)...)
+	b.Queue(getPatientEventSQL, args.event()...)
 }
 
 // readChartPatient reads what queueChartPatient queued. When ca
-// speculated and the facts read are not those assumed it returns a
-// *factsChanged (the check has failed, and the batch with it).
+// speculated and the facts it assumed do not hold, it returns
+// errFactsChanged (the check has failed, and the batch with it).
 func (r *Repository) readChartPatient(br pgx.BatchResults, ca *chartAccess) (Patient, error) {
 	if ca.spec == nil {
 		return r.readGetPatient(br)
 	}
-	var fr factsRow
-	p, err := scanPatient(br.QueryRow(), &fr.onCareTeam, &fr.reason, &fr.notAfter)
+	p, err := scanPatient(br.QueryRow())
 	if err != nil {
 		return p, err
 	}
-	if f := fr.facts(ca.a); !ca.spec.holds(f) {
-		return p, &factsChanged{f: &f}
-	}
 	if _, err := br.Exec(); err != nil {
 		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == invalidTextRepresentation {
-			// The facts changed between the read and the check (a care
-			// team ended in between): decide again with facts read anew.
-			return p, &factsChanged{}
+		if errors.As(err, &pe) && pe.Code == invalidTextRepresentation && strings.Contains(pe.Message, errFactsChanged.Error()) {
+			return p, errFactsChanged
 		}
 		return p, err
 	}
-	return p, r.readGetPatientAudit(br)
+	if r.noAudit {
+		return p, nil
+	}
+	tag, err := br.Exec()
+	if err == nil && tag.RowsAffected() != 1 {
+		err = fmt.Errorf("audit event not written (%d rows)", tag.RowsAffected())
+	}
+	return p, err
 }
+
+// invalidTextRepresentation is the SQLSTATE of a failed check.
+const invalidTextRepresentation = "22P02"
 
 // sendChartBatch sends the batch of a chart read (sendBatch). A
 // speculative batch runs on a connection held for it, so that a failed
@@ -177,6 +235,3 @@ func (r *Repository) sendChartBatch(ctx context.Context, ca *chartAccess, b *pgx
 	}
 	return sendBatch(ctx, r.db, b, read)
 }
-
-// invalidTextRepresentation is the SQLSTATE of a failed check.
-const invalidTextRepresentation = "22P02"

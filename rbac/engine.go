@@ -97,6 +97,10 @@ func (e *Engine) MaxGrantDuration() time.Duration { return e.maxGrant }
 // kind.
 func (e *Engine) Matrix() Matrix { return e.policy.Matrix() }
 
+// Now returns the engine's current time: the time Decide judges a
+// break-glass grant's expiry by.
+func (e *Engine) Now() time.Time { return e.clock() }
+
 func (e *Engine) clock() time.Time {
 	if e.now == nil {
 		return time.Now()

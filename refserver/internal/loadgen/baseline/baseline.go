@@ -80,14 +80,16 @@ type section struct {
 func bounded(name, columns, table, order, active string, limit int, window bool) section {
 	where := `patient_id = $1 AND tenant_id = $2`
 	rows := ` FROM ` + table + ` WHERE ` + where + ` AND ` + order + ` >= $3 AND ` + order + ` < $4`
-	act := `0`
+	first := ` LIMIT ` + strconv.Itoa(ehr.CountLimit+1) + `) r`
+	count := `SELECT count(*), 0 FROM (SELECT 1` + rows + first
 	if active != "" {
-		act = `(SELECT count(*)` + rows + ` AND ` + active + `)`
+		count = `SELECT count(*), CASE WHEN count(*) > ` + strconv.Itoa(ehr.CountLimit) + ` THEN (SELECT count(*)` + rows + ` AND ` + active +
+			`) ELSE count(*) FILTER (WHERE ` + active + `) END FROM (SELECT status` + rows + first
 	}
 	return section{name: name, limit: limit, window: window,
 		page: `SELECT ` + columns + ` FROM ` + table + ` WHERE ` + where + ` AND ` + order + ` >= $3 AND (` + order + `, id) < ($4, $5) ORDER BY ` +
 			order + ` DESC, id DESC LIMIT $6`,
-		count: `SELECT (SELECT count(*) FROM (SELECT 1` + rows + ` LIMIT ` + strconv.Itoa(ehr.CountLimit+1) + `) r), ` + act}
+		count: count}
 }
 
 // sections are the statements of ehr's chartSections, in the same order,

@@ -88,9 +88,11 @@ func utcPtr(t time.Time) *time.Time {
 }
 
 func chartJSON(c ehr.Chart) ChartJSON {
-	out := ChartJSON{Patient: patientJSON(c.Patient), Notes: []NoteJSON{}, Conditions: []ConditionJSON{}, Allergies: []AllergyJSON{},
-		Medications: []MedicationJSON{}, Observations: []ObservationJSON{}, Appointments: []AppointmentJSON{}, Encounters: []EncounterJSON{},
-		Withheld: []string{}, BreakGlass: c.BreakGlass}
+	out := ChartJSON{Patient: patientJSON(c.Patient), Notes: make([]NoteJSON, 0, len(c.Notes)),
+		Conditions: make([]ConditionJSON, 0, len(c.Conditions)), Allergies: make([]AllergyJSON, 0, len(c.Allergies)),
+		Medications: make([]MedicationJSON, 0, len(c.Medications)), Observations: make([]ObservationJSON, 0, len(c.Observations)),
+		Appointments: make([]AppointmentJSON, 0, len(c.Appointments)), Encounters: make([]EncounterJSON, 0, len(c.Encounters)),
+		Withheld: make([]string, 0, len(c.Withheld)), BreakGlass: c.BreakGlass}
 	for _, n := range c.Notes {
 		out.Notes = append(out.Notes, noteJSON(n))
 	}
