@@ -310,6 +310,18 @@ func (r *Repository) ChartView(ctx context.Context, id string, bounds ChartBound
 		return ChartView{}, err
 	}
 	ca.a.kindName = "chart"
+	obsWindow := window{until: bounds.Until}
+	if bounds.Window >= 0 {
+		end := bounds.Until
+		if end.IsZero() {
+			end = r.clock()
+		}
+		d := bounds.Window
+		if d == 0 {
+			d = DefaultVitalsWindow
+		}
+		obsWindow.since = end.Add(-d)
+	}
 	var v ChartView
 	var pages []sectionPage
 	err = ca.run(ctx, r, func() error {
@@ -318,18 +330,6 @@ func (r *Repository) ChartView(ctx context.Context, id string, bounds ChartBound
 			return ca.refuse(rbac.KindDemographics)
 		}
 		reads := ca.plan(&v.Chart)
-		obsWindow := window{until: bounds.Until}
-		if bounds.Window >= 0 {
-			end := bounds.Until
-			if end.IsZero() {
-				end = r.clock()
-			}
-			d := bounds.Window
-			if d == 0 {
-				d = DefaultVitalsWindow
-			}
-			obsWindow.since = end.Add(-d)
-		}
 		pages = make([]sectionPage, len(reads))
 		for i, rd := range reads {
 			pages[i] = sectionPage{sectionRead: rd, limit: limit}

@@ -352,6 +352,12 @@ func (r *Repository) readGetPatientAudit(br pgx.BatchResults) error {
 	if _, err := br.Exec(); err != nil {
 		return err
 	}
+	return readAuditEvent(br)
+}
+
+// readAuditEvent reads the result of a patient read's event statement
+// (getPatientEventSQL): one row, or an error.
+func readAuditEvent(br pgx.BatchResults) error {
 	tag, err := br.Exec()
 	if err == nil && tag.RowsAffected() != 1 {
 		err = fmt.Errorf("audit event not written (%d rows)", tag.RowsAffected())

@@ -3,7 +3,6 @@ package ehr
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -211,11 +210,7 @@ func (r *Repository) readChartPatient(br pgx.BatchResults, ca *chartAccess) (Pat
 	if r.noAudit {
 		return p, nil
 	}
-	tag, err := br.Exec()
-	if err == nil && tag.RowsAffected() != 1 {
-		err = fmt.Errorf("audit event not written (%d rows)", tag.RowsAffected())
-	}
-	return p, err
+	return p, readAuditEvent(br)
 }
 
 // invalidTextRepresentation is the SQLSTATE of a failed check.
